@@ -1,0 +1,45 @@
+# One entry point for newcomers and CI. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export GX_ANALYTICS_ENABLED := False
+export DO_NOT_TRACK := 1
+
+DEMO_DB ?= warehouse/aftersales.duckdb
+DEMO_INBOX ?= data/sample/inbox
+DEMO_DATE ?= 2026-11-27
+
+.PHONY: install demo test lint fmt bench serve sample clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/aftersales run --inbox $(DEMO_INBOX) --db $(DEMO_DB) --batch-date $(DEMO_DATE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+sample: $(STAMP)
+	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --orders 400 --seed 7 --batch-date $(DEMO_DATE)
+
+clean:
+	rm -rf warehouse .prefect .aftersales reports .pytest_cache

@@ -1,0 +1,1 @@
+"""aftersales: nightly adjudication of marketplace after-sales disputes."""

@@ -1,0 +1,83 @@
+"""Configuration: one TOML file with environment-variable overrides.
+
+Precedence (highest first): explicit arguments > `AFTERSALES_<KEY>` environment variables >
+the settings file (`AFTERSALES_CONFIG`, else `./aftersales.toml` if present) > defaults.
+See `aftersales.example.toml` for every key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    inbox: str = "data/sample/inbox"
+    warehouse: str = "warehouse/aftersales.duckdb"
+    rules_dir: str = str(PROJECT_ROOT / "rules")
+    report_dir: str = "reports"
+    timezone: str = "Asia/Singapore"          # the time zone the nightly schedule runs in
+    schedule_cron: str = "0 2 * * *"          # 02:00 every day, processing the previous day
+    prefect_api_host: str = "127.0.0.1"
+    prefect_api_port: int = 4200
+    pseudonym_key: str = ""                   # hex; prefer the key file or the env variable
+    pseudonym_key_file: str = ".aftersales/pseudonym.key"
+
+    def with_overrides(self, **values) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _coerce(name: str, value: str):
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    return int(value) if kind in ("int", int) else value
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+    env = os.environ if env is None else env
+    values: dict = {}
+    cfg = path or env.get("AFTERSALES_CONFIG") or ("aftersales.toml" if Path("aftersales.toml").exists() else None)
+    if cfg:
+        with open(cfg, "rb") as fh:
+            doc = tomllib.load(fh)
+        known = {f.name for f in fields(Settings)}
+        unknown = set(doc) - known
+        if unknown:
+            raise ValueError(f"{cfg}: unknown settings {sorted(unknown)}")
+        values.update(doc)
+    for f in fields(Settings):
+        key = f"AFTERSALES_{f.name.upper()}"
+        if key in env and env[key] != "":
+            values[f.name] = _coerce(f.name, env[key])
+    return Settings(**values)
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The HMAC key for buyer pseudonyms: setting/env first, else a local key file made once.
+
+    The key file is created with mode 0600 on first use. Keep it (or set
+    AFTERSALES_PSEUDONYM_KEY) stable: a new key gives every buyer a new pseudonym, which breaks
+    repeat-claim analysis across batches.
+    """
+    if settings.pseudonym_key:
+        return bytes.fromhex(settings.pseudonym_key) if _is_hex(settings.pseudonym_key) else settings.pseudonym_key.encode()
+    path = Path(settings.pseudonym_key_file)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+        return len(text) >= 32
+    except ValueError:
+        return False

@@ -1,0 +1,190 @@
+"""Result tables of the warehouse (contract §3) plus the project's own audit tables.
+
+Each stage writes its tables into the run's work database with these definitions; the publish
+step copies them into the warehouse for one batch date in one step. Contract columns come first
+and are never renamed or dropped; columns after them are the project's additions. Every result
+row carries `batch_date` and `run_id`.
+"""
+
+from __future__ import annotations
+
+RESULT_DDL: dict[str, str] = {
+    "runs": """
+        CREATE TABLE IF NOT EXISTS runs (
+            run_id VARCHAR PRIMARY KEY,
+            batch_date DATE NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            status VARCHAR NOT NULL,              -- success, failed
+            policy_version VARCHAR,
+            files_read INTEGER,
+            rows_read BIGINT,
+            rows_quarantined BIGINT,
+            files_skipped INTEGER,
+            error VARCHAR,                        -- one-line reason when failed
+            flow_run_id VARCHAR,
+            inbox VARCHAR,
+            stage_timings JSON,                   -- {"ingest": seconds, ...}
+            rule_pack_versions JSON               -- {"us_local": "2026.11.0", ...}
+        )""",
+    "file_ledger": """
+        CREATE TABLE IF NOT EXISTS file_ledger (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,         -- path relative to the inbox
+            sha256 VARCHAR NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            file_kind VARCHAR,                    -- shops, orders, aftersales_requests, ... or NULL
+            shop_id VARCHAR,
+            encoding VARCHAR,
+            status VARCHAR NOT NULL,              -- ingested, skipped, duplicate
+            reason VARCHAR,                       -- why skipped / duplicate of which file
+            rows_read BIGINT NOT NULL,            -- data records after the header
+            rows_staged BIGINT NOT NULL,
+            rows_quarantined BIGINT NOT NULL,
+            rows_skipped_description BIGINT NOT NULL
+        )""",
+    "quarantine": """
+        CREATE TABLE IF NOT EXISTS quarantine (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            line_number BIGINT,                   -- NULL for a whole-file rejection
+            file_kind VARCHAR,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR,                          -- the row as JSON, personal data masked
+            shop_id VARCHAR,
+            expectation VARCHAR                   -- the GX expectation that failed, if any
+        )""",
+    "validation_results": """
+        CREATE TABLE IF NOT EXISTS validation_results (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            suite VARCHAR NOT NULL,
+            source_file VARCHAR,
+            file_kind VARCHAR,
+            expectation VARCHAR NOT NULL,
+            column_name VARCHAR,
+            success BOOLEAN NOT NULL,
+            element_count BIGINT,
+            unexpected_count BIGINT,
+            details VARCHAR
+        )""",
+    "case_features": """
+        CREATE TABLE IF NOT EXISTS case_features (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            case_kind VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            order_id VARCHAR,
+            market VARCHAR NOT NULL,
+            program VARCHAR NOT NULL,
+            request_time TIMESTAMPTZ,
+            features JSON                         -- every case feature the rules may read
+        )""",
+    "rulings": """
+        CREATE TABLE IF NOT EXISTS rulings (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            case_kind VARCHAR NOT NULL,           -- return_refund, replacement, cancellation, appeal
+            shop_id VARCHAR NOT NULL,
+            order_id VARCHAR,
+            market VARCHAR NOT NULL,
+            decision VARCHAR NOT NULL,            -- buyer_favour, partial_refund, seller_favour, need_evidence, manual_review
+            liable_party VARCHAR NOT NULL,        -- seller, buyer, carrier, platform, none
+            remedy VARCHAR NOT NULL,              -- refund_only, return_and_refund, replacement, partial_refund, cancel_order, none
+            score DOUBLE,
+            confidence DOUBLE,
+            policy_version VARCHAR NOT NULL,
+            rule_ids VARCHAR[],
+            explanation_en VARCHAR,
+            explanation_zh VARCHAR,
+            program VARCHAR,
+            pack_id VARCHAR,
+            refund_amount_recommended DECIMAL(18, 2)
+        )""",
+    "rule_hits": """
+        CREATE TABLE IF NOT EXISTS rule_hits (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            rule_version INTEGER NOT NULL,
+            effect VARCHAR NOT NULL,
+            points DOUBLE,
+            reason VARCHAR,
+            pack_id VARCHAR,
+            source VARCHAR,
+            firmness VARCHAR
+        )""",
+    "evidence_gaps": """
+        CREATE TABLE IF NOT EXISTS evidence_gaps (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            party VARCHAR NOT NULL,               -- buyer, seller, carrier, platform
+            evidence_type VARCHAR NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            gap_kind VARCHAR,                     -- missing, invalid, late
+            due_at TIMESTAMPTZ,
+            decisive BOOLEAN
+        )""",
+    "sla_breaches": """
+        CREATE TABLE IF NOT EXISTS sla_breaches (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            breach_id VARCHAR NOT NULL,           -- stable across reruns
+            sla_id VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            entity_id VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            due_at TIMESTAMPTZ NOT NULL,
+            met_at TIMESTAMPTZ,                   -- NULL while unmet
+            overdue_hours DOUBLE NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            rule_version INTEGER,
+            market VARCHAR
+        )""",
+    "sla_open_clocks": """
+        CREATE TABLE IF NOT EXISTS sla_open_clocks (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            clock_id VARCHAR NOT NULL,
+            sla_id VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            entity_id VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            due_at TIMESTAMPTZ NOT NULL,
+            hours_left DOUBLE NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            rule_version INTEGER,
+            market VARCHAR
+        )""",
+    "seller_health": """
+        CREATE TABLE IF NOT EXISTS seller_health (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,              -- sfcr, ldr, chat_reply_rate, sfrr
+            value DOUBLE,
+            threshold DOUBLE,
+            window_days INTEGER NOT NULL,
+            status VARCHAR NOT NULL,              -- ok, warning, breach
+            numerator BIGINT,
+            denominator BIGINT,
+            market VARCHAR,
+            rule_id VARCHAR,
+            rule_version INTEGER
+        )""",
+}
+
+# Tables whose rows belong to one batch date: publishing a batch replaces exactly these rows.
+BATCH_TABLES: tuple[str, ...] = tuple(t for t in RESULT_DDL if t != "runs")
+
+
+def create_result_tables(con) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    for ddl in RESULT_DDL.values():
+        con.execute(ddl)
