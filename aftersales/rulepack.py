@@ -123,8 +123,16 @@ def _read_yaml(path: Path) -> Any:
 
 
 COMMON_KEYS = {
-    "id", "version", "effective_from", "effective_to", "clause_en", "clause_zh", "source",
-    "firmness", "markets", "programs",
+    "id",
+    "version",
+    "effective_from",
+    "effective_to",
+    "clause_en",
+    "clause_zh",
+    "source",
+    "firmness",
+    "markets",
+    "programs",
 }
 
 
@@ -136,8 +144,11 @@ def parse_rule(raw: Any, *, pack: str, file: str, sources: dict, pack_markets, p
     if not rule_id or not isinstance(rule_id, str):
         raise RulePackError(f"{where}: a rule has no 'id'")
     where = f"{where}, rule {rule_id}"
-    missing = [k for k in ("version", "effective_from", "clause_en", "clause_zh", "source", "firmness")
-               if raw.get(k) in (None, "")]
+    missing = [
+        k
+        for k in ("version", "effective_from", "clause_en", "clause_zh", "source", "firmness")
+        if raw.get(k) in (None, "")
+    ]
     if missing:
         raise RulePackError(f"{where}: missing {', '.join(missing)}")
     version = raw["version"]
@@ -160,10 +171,18 @@ def parse_rule(raw: Any, *, pack: str, file: str, sources: dict, pack_markets, p
     if bad:
         raise RulePackError(f"{where}: programs {bad} are outside the pack's scope {list(pack_programs)}")
     return Rule(
-        id=rule_id, version=version, effective_from=eff_from, effective_to=eff_to,
-        clause_en=str(raw["clause_en"]).strip(), clause_zh=str(raw["clause_zh"]).strip(),
-        source=raw["source"], firmness=raw["firmness"], pack=pack, file=file,
-        markets=markets, programs=programs,
+        id=rule_id,
+        version=version,
+        effective_from=eff_from,
+        effective_to=eff_to,
+        clause_en=str(raw["clause_en"]).strip(),
+        clause_zh=str(raw["clause_zh"]).strip(),
+        source=raw["source"],
+        firmness=raw["firmness"],
+        pack=pack,
+        file=file,
+        markets=markets,
+        programs=programs,
         body={k: v for k, v in raw.items() if k not in COMMON_KEYS},
     )
 
@@ -187,7 +206,8 @@ def check_version_periods(rules: list[Rule]) -> None:
                 raise RulePackError(
                     f"pack {pack}, rule {rule_id} ({market}/{program}): versions {a.version} and "
                     f"{b.version} overlap ({a.effective_from}..{a.effective_to or 'open'} vs from "
-                    f"{b.effective_from})")
+                    f"{b.effective_from})"
+                )
 
 
 def load_pack(path: Path, sources: dict) -> RulePack:
@@ -210,12 +230,27 @@ def load_pack(path: Path, sources: dict) -> RulePack:
         if not isinstance(doc, dict) or not isinstance(doc.get("rules", []), list):
             raise RulePackError(f"pack {pack_id}, {file}: expected a mapping with a 'rules' list")
         for raw in doc.get("rules", []):
-            rules.append(parse_rule(raw, pack=pack_id, file=file, sources=sources,
-                                    pack_markets=markets, pack_programs=programs))
+            rules.append(
+                parse_rule(
+                    raw,
+                    pack=pack_id,
+                    file=file,
+                    sources=sources,
+                    pack_markets=markets,
+                    pack_programs=programs,
+                )
+            )
     check_version_periods(rules)
     settings = {k: v for k, v in meta.items() if k not in ("id", "version", "markets", "programs")}
-    return RulePack(id=pack_id, version=str(meta.get("version", "0")), markets=markets,
-                    programs=programs, settings=settings, rules=tuple(rules), path=path)
+    return RulePack(
+        id=pack_id,
+        version=str(meta.get("version", "0")),
+        markets=markets,
+        programs=programs,
+        settings=settings,
+        rules=tuple(rules),
+        path=path,
+    )
 
 
 def load_rulebook(rules_dir: Path | str | None = None) -> RuleBook:

@@ -22,11 +22,11 @@ class Settings:
     warehouse: str = "warehouse/aftersales.duckdb"
     rules_dir: str = str(PROJECT_ROOT / "rules")
     report_dir: str = "reports"
-    timezone: str = "Asia/Singapore"          # the time zone the nightly schedule runs in
-    schedule_cron: str = "0 2 * * *"          # 02:00 every day, processing the previous day
+    timezone: str = "Asia/Singapore"  # the time zone the nightly schedule runs in
+    schedule_cron: str = "0 2 * * *"  # 02:00 every day, processing the previous day
     prefect_api_host: str = "127.0.0.1"
     prefect_api_port: int = 4200
-    pseudonym_key: str = ""                   # hex; prefer the key file or the env variable
+    pseudonym_key: str = ""  # hex; prefer the key file or the env variable
     pseudonym_key_file: str = ".aftersales/pseudonym.key"
 
     def with_overrides(self, **values) -> Settings:
@@ -41,7 +41,11 @@ def _coerce(name: str, value: str):
 def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
     env = os.environ if env is None else env
     values: dict = {}
-    cfg = path or env.get("AFTERSALES_CONFIG") or ("aftersales.toml" if Path("aftersales.toml").exists() else None)
+    cfg = (
+        path
+        or env.get("AFTERSALES_CONFIG")
+        or ("aftersales.toml" if Path("aftersales.toml").exists() else None)
+    )
     if cfg:
         with open(cfg, "rb") as fh:
             doc = tomllib.load(fh)
@@ -65,7 +69,11 @@ def pseudonym_key(settings: Settings) -> bytes:
     repeat-claim analysis across batches.
     """
     if settings.pseudonym_key:
-        return bytes.fromhex(settings.pseudonym_key) if _is_hex(settings.pseudonym_key) else settings.pseudonym_key.encode()
+        return (
+            bytes.fromhex(settings.pseudonym_key)
+            if _is_hex(settings.pseudonym_key)
+            else settings.pseudonym_key.encode()
+        )
     path = Path(settings.pseudonym_key_file)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

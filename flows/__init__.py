@@ -1,1 +1,1 @@
-
+"""Prefect flows: the one place that wires the stages together."""

@@ -1,0 +1,169 @@
+"""`aftersales run`: one nightly batch for one business date (contract §1)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+
+from aftersales.settings import load_settings
+
+EXAMPLE_QUERY = (
+    "SELECT market, decision, count(*) AS cases FROM rulings "
+    "WHERE batch_date = DATE '{day}' GROUP BY ALL ORDER BY ALL;"
+)
+
+
+def quiet_prefect_defaults(verbose: bool) -> None:
+    """Keep a nightly run's console to its summary unless asked for more."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def refuse(paths, run_id: str, day: date, exc: Exception) -> None:
+    """Journal the refused attempt (the warehouse itself stays untouched) and stop with one line."""
+    from aftersales import pipeline
+
+    row = pipeline.run_row(
+        run_id,
+        day,
+        datetime.now(UTC),
+        "failed",
+        book=None,
+        ingest=None,
+        stage_timings={},
+        inbox=paths.inbox,
+        flow_run_id=None,
+        error=pipeline.one_line(exc),
+    )
+    pipeline.record_failure(paths, row)
+    raise click.ClickException(pipeline.one_line(exc))
+
+
+def run_batch(
+    inbox: str,
+    db: str,
+    batch_date: date,
+    rules_dir: str | None,
+    report_dir: str | None,
+    verbose: bool = False,
+) -> dict:
+    """Preflight (fast, no Prefect start-up), then the Prefect flow; returns the flow's summary."""
+    quiet_prefect_defaults(verbose)
+    from aftersales import pipeline
+
+    settings = load_settings()
+    rules = rules_dir or settings.rules_dir
+    reports = report_dir or settings.report_dir
+    run_id = pipeline.new_run_id(batch_date)
+    paths = pipeline.batch_paths(inbox, db, rules, reports, run_id)
+    try:
+        pipeline.preflight(paths.inbox, paths.rules_dir)
+    except pipeline.BatchRefused as exc:
+        refuse(paths, run_id, batch_date, exc)
+
+    from flows.nightly import nightly_batch
+
+    try:
+        return nightly_batch(
+            inbox=str(paths.inbox),
+            warehouse=str(paths.warehouse),
+            batch_date=batch_date.isoformat(),
+            rules_dir=str(paths.rules_dir),
+            report_dir=str(paths.report_dir),
+        )
+    except Exception as exc:
+        if verbose:
+            raise
+        raise click.ClickException(pipeline.one_line(exc)) from exc
+
+
+def print_summary(result: dict) -> None:
+    ingest = result.get("ingest", {})
+    click.echo(f"batch {result['batch_date']} published (run {result['run_id']})")
+    click.echo(
+        f"files read: {ingest.get('files_read')}  skipped: {ingest.get('files_skipped')}  "
+        f"rows read: {ingest.get('rows_read')}  quarantined: {ingest.get('rows_quarantined')}"
+    )
+    click.echo("rows in this batch, per table:")
+    for table, count in result.get("publish", {}).get("rows", {}).items():
+        click.echo(f"  {table:<20} {count:>10}")
+    click.echo(
+        f"quarantine: {ingest.get('rows_quarantined')} rows "
+        f"(validation report: {ingest.get('validation_report_path')})"
+    )
+    if result.get("report_page"):
+        click.echo(f"report page: {result['report_page']}")
+    click.echo(f"warehouse: {result['warehouse']}")
+    click.echo(
+        "example query:  duckdb -readonly "
+        + result["warehouse"]
+        + ' "'
+        + EXAMPLE_QUERY.format(day=result["batch_date"])
+        + '"'
+    )
+
+
+def register(group: click.Group) -> None:
+    @group.command("run")
+    @click.option(
+        "--inbox",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Inbox folder: shops.csv plus one folder of exports per shop.",
+    )
+    @click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Warehouse DuckDB file (created if missing).",
+    )
+    @click.option(
+        "--batch-date",
+        type=click.DateTime(["%Y-%m-%d"]),
+        required=True,
+        help="Business date being closed (YYYY-MM-DD).",
+    )
+    @click.option(
+        "--rules",
+        "rules_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Rule-pack folder (default: the shipped rules/).",
+    )
+    @click.option(
+        "--report-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where the validation report and nightly page go (default: reports/).",
+    )
+    @click.pass_context
+    def run_command(ctx, inbox, db, batch_date, rules_dir, report_dir):
+        """Run the nightly adjudication flow once for a batch date.
+
+        \b
+        Exit status: 0 when the batch completed (even with quarantined rows);
+        1 when it could not run (missing inbox, unreadable shop registry, invalid rule
+        pack, any failure before publish), with a one-line reason on stderr. A failed
+        batch leaves the warehouse exactly as it was.
+
+        \b
+        Example:
+          aftersales run --inbox data/sample/inbox --db warehouse/aftersales.duckdb \\
+              --batch-date 2026-11-27
+        """
+        settings = load_settings()
+        verbose = bool(ctx.obj and ctx.obj.get("verbose"))
+        result = run_batch(
+            str(inbox or settings.inbox),
+            str(db or settings.warehouse),
+            batch_date.date(),
+            rules_dir,
+            report_dir,
+            verbose,
+        )
+        print_summary(result)

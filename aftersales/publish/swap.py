@@ -1,0 +1,172 @@
+"""Atomic publish: a batch's results appear in the warehouse in one step, or not at all.
+
+The nightly run never writes the warehouse while it works: every stage writes a private work
+database. Publishing then
+  1. takes an exclusive publish lock (one publisher at a time),
+  2. copies the current warehouse to a temporary file beside it,
+  3. in that copy, in one transaction, deletes the batch date's rows from every batch table and
+     inserts the work database's rows, appends the `runs` rows, refreshes the views,
+  4. checkpoints, fsyncs and `os.replace`s the copy over the warehouse.
+
+A reader that opened the warehouse before step 4 keeps reading the old file (POSIX keeps the
+inode alive); one that opens it afterwards sees the new batch. Readers never wait on the
+nightly writer, and a run killed at any moment leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from aftersales.failpoints import failpoint
+from aftersales.warehouse_schema import BATCH_TABLES, create_result_tables
+
+TMP_SUFFIX = ".publish.tmp"
+
+
+@dataclass(frozen=True)
+class PublishSummary:
+    warehouse: str
+    batch_date: str
+    rows: dict[str, int]
+    seconds: float
+
+
+@contextmanager
+def publish_lock(warehouse: Path, timeout_s: float = 600.0):
+    """Serialise publishers of one warehouse (two nightly runs, a backfill and a manual run)."""
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another run is publishing to {warehouse}") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _settle_wal(warehouse: Path) -> None:
+    """Fold a leftover write-ahead log into the warehouse file before it is copied."""
+    if Path(str(warehouse) + ".wal").exists():
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def remove_stale_temporaries(warehouse: Path) -> None:
+    """Temporaries left by a killed publish are garbage: the warehouse itself is intact."""
+    for leftover in warehouse.parent.glob(warehouse.name + TMP_SUFFIX + "*"):
+        leftover.unlink(missing_ok=True)
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:
+    where = "table_name = ?" + (" AND table_catalog = ?" if catalog else "")
+    params = [table, catalog] if catalog else [table]
+    rows = con.execute(
+        f"SELECT column_name FROM information_schema.columns WHERE {where} ORDER BY ordinal_position",
+        params,
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def publish_batch(
+    work_db: Path,
+    warehouse: Path,
+    batch_date: date,
+    run_rows: Iterable[dict],
+    after_swap_in: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    tables: Iterable[str] = BATCH_TABLES,
+) -> PublishSummary:
+    """Replace `batch_date` in the warehouse with the work database's results, atomically.
+
+    `run_rows` are appended to `runs` (failed attempts journalled earlier plus this run);
+    `after_swap_in` runs inside the copy before it is swapped in (views are created there).
+    """
+    started = time.monotonic()
+    warehouse = Path(warehouse)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, int] = {}
+    with publish_lock(warehouse):
+        remove_stale_temporaries(warehouse)
+        tmp = warehouse.with_name(f"{warehouse.name}{TMP_SUFFIX}{os.getpid()}")
+        if warehouse.exists():
+            _settle_wal(warehouse)
+            shutil.copyfile(warehouse, tmp)
+        con = duckdb.connect(str(tmp))
+        try:
+            create_result_tables(con)
+            con.execute(f"ATTACH '{work_db}' AS work (READ_ONLY)")
+            work_tables = {
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'work'"
+                ).fetchall()
+            }
+            main_catalog = con.execute("SELECT current_database()").fetchone()[0]
+            con.execute("BEGIN TRANSACTION")
+            for table in tables:
+                con.execute(f"DELETE FROM main.{table} WHERE batch_date = ?", [batch_date])
+                if table in work_tables:
+                    published = set(table_columns(con, table, main_catalog))
+                    cols = [c for c in table_columns(con, table, "work") if c in published]
+                    col_list = ", ".join(f'"{c}"' for c in cols)
+                    con.execute(
+                        f"INSERT INTO main.{table} ({col_list}) SELECT {col_list} FROM work.{table} "
+                        "WHERE batch_date = ?",
+                        [batch_date],
+                    )
+                rows[table] = con.execute(
+                    f"SELECT count(*) FROM main.{table} WHERE batch_date = ?", [batch_date]
+                ).fetchone()[0]
+            for run in run_rows:
+                cols = list(run)
+                con.execute(
+                    f"INSERT OR IGNORE INTO main.runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [run[c] for c in cols],
+                )
+            failpoint("publish-before-commit")
+            con.execute("COMMIT")
+            con.execute("DETACH work")
+            if after_swap_in is not None:
+                after_swap_in(con)
+            con.execute("CHECKPOINT")
+        except BaseException:
+            con.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        con.close()
+        if Path(str(tmp) + ".wal").exists():
+            raise RuntimeError(f"{tmp}: write-ahead log left after checkpoint; not publishing")
+        _fsync_path(tmp)
+        failpoint("publish-before-swap")
+        os.replace(tmp, warehouse)
+        _fsync_path(warehouse.parent)
+        failpoint("publish-after-swap")
+    return PublishSummary(str(warehouse), batch_date.isoformat(), rows, round(time.monotonic() - started, 3))
