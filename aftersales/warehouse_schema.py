@@ -103,7 +103,8 @@ RESULT_DDL: dict[str, str] = {
             explanation_zh VARCHAR,
             program VARCHAR,
             pack_id VARCHAR,
-            refund_amount_recommended DECIMAL(18, 2)
+            refund_amount_recommended DECIMAL(18, 2),
+            decided_by VARCHAR                    -- deciding rule id, or 'score'
         )""",
     "rule_hits": """
         CREATE TABLE IF NOT EXISTS rule_hits (
@@ -129,7 +130,8 @@ RESULT_DDL: dict[str, str] = {
             rule_id VARCHAR NOT NULL,
             gap_kind VARCHAR,                     -- missing, invalid, late
             due_at TIMESTAMPTZ,
-            decisive BOOLEAN
+            decisive BOOLEAN,
+            accepted_types VARCHAR[]              -- any of these satisfies the requirement
         )""",
     "sla_breaches": """
         CREATE TABLE IF NOT EXISTS sla_breaches (
@@ -145,7 +147,10 @@ RESULT_DDL: dict[str, str] = {
             overdue_hours DOUBLE NOT NULL,
             rule_id VARCHAR NOT NULL,
             rule_version INTEGER,
-            market VARCHAR
+            market VARCHAR,
+            program VARCHAR,
+            stage VARCHAR,                        -- step of a multi-step clock (SEA dispatch), else NULL
+            due_local_date DATE                   -- due date in the shop's time zone
         )""",
     "sla_open_clocks": """
         CREATE TABLE IF NOT EXISTS sla_open_clocks (
@@ -160,7 +165,10 @@ RESULT_DDL: dict[str, str] = {
             hours_left DOUBLE NOT NULL,
             rule_id VARCHAR NOT NULL,
             rule_version INTEGER,
-            market VARCHAR
+            market VARCHAR,
+            program VARCHAR,
+            stage VARCHAR,
+            due_local_date DATE
         )""",
     "seller_health": """
         CREATE TABLE IF NOT EXISTS seller_health (
@@ -176,7 +184,9 @@ RESULT_DDL: dict[str, str] = {
             denominator BIGINT,
             market VARCHAR,
             rule_id VARCHAR,
-            rule_version INTEGER
+            rule_version INTEGER,
+            comparison VARCHAR,                   -- how value meets threshold: <, <=, >, >=
+            breach_threshold DOUBLE               -- past this value: breach; between: warning (NULL: no band)
         )""",
 }
 
@@ -185,6 +195,47 @@ BATCH_TABLES: tuple[str, ...] = tuple(t for t in RESULT_DDL if t != "runs")
 
 
 def create_result_tables(con) -> None:
+    """Create missing result tables and add columns appended since the warehouse was made."""
     con.execute("SET TimeZone = 'UTC'")
     for ddl in RESULT_DDL.values():
         con.execute(ddl)
+    add_missing_columns(con)
+
+
+def expected_columns() -> dict[str, list[tuple[str, str]]]:
+    """(column, type) per result table, read back from the DDL by DuckDB itself."""
+    import duckdb
+
+    scratch = duckdb.connect()
+    try:
+        for ddl in RESULT_DDL.values():
+            scratch.execute(ddl)
+        rows = scratch.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    finally:
+        scratch.close()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        out.setdefault(table, []).append((column, data_type))
+    return out
+
+
+def add_missing_columns(con) -> list[str]:
+    """Columns are only ever appended (contract: never renamed or dropped), so migrating is adding."""
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    added = []
+    for table, columns in expected_columns().items():
+        present = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_name = ?",
+                [catalog, table],
+            ).fetchall()
+        }
+        for column, data_type in columns:
+            if column not in present:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {data_type}')
+                added.append(f"{table}.{column}")
+    return added

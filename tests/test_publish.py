@@ -147,3 +147,20 @@ def test_reader_in_another_process_is_not_blocked_by_publish(tmp_path):
     assert reader.returncode == 0
     assert out.strip() == "1"  # the open reader keeps its consistent snapshot
     assert len(rulings(wh)) == 3  # a new reader sees the new batch
+
+
+def test_publish_adds_columns_appended_to_the_schema_since_the_warehouse_was_made(tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(wh))
+    con.execute(
+        "CREATE TABLE rulings (batch_date DATE, run_id VARCHAR, case_id VARCHAR, case_kind VARCHAR, "
+        "shop_id VARCHAR, market VARCHAR, decision VARCHAR, liable_party VARCHAR, remedy VARCHAR, "
+        "policy_version VARCHAR)"
+    )
+    con.close()
+    publish_batch(make_work_db(tmp_path / "a.duckdb", D1, "a", ["buyer_favour"]), wh, D1, [run_row("a", D1)])
+    con = duckdb.connect(str(wh), read_only=True)
+    cols = {r[0] for r in con.execute("DESCRIBE rulings").fetchall()}
+    con.close()
+    assert {"explanation_zh", "rule_ids", "confidence"} <= cols
+    assert rulings(wh) == [(D1, "a", "R0", "buyer_favour")]
