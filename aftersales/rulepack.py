@@ -31,6 +31,7 @@ FIRMNESS = ("S", "3P", "I")
 MARKETS = ("US", "UK", "TH", "VN", "ID", "MY", "PH", "SG")
 PROGRAMS = ("local", "cross_border")
 RULE_FILES = ("policy.yaml", "sla.yaml", "health.yaml")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C parser: packs are read every run
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
 
@@ -117,7 +118,7 @@ def _as_date(value: Any, where: str) -> dt.date | None:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise RulePackError(f"{path}: cannot be read as YAML: {exc}") from exc
 

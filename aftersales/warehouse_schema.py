@@ -118,7 +118,8 @@ RESULT_DDL: dict[str, str] = {
             reason VARCHAR,
             pack_id VARCHAR,
             source VARCHAR,
-            firmness VARCHAR
+            firmness VARCHAR,
+            role VARCHAR                          -- decided, liability, remedy, points, evidence, overruled, considered, error
         )""",
     "evidence_gaps": """
         CREATE TABLE IF NOT EXISTS evidence_gaps (
@@ -163,6 +164,24 @@ RESULT_DDL: dict[str, str] = {
             started_at TIMESTAMPTZ NOT NULL,
             due_at TIMESTAMPTZ NOT NULL,
             hours_left DOUBLE NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            rule_version INTEGER,
+            market VARCHAR,
+            program VARCHAR,
+            stage VARCHAR,
+            due_local_date DATE
+        )""",
+    "sla_met_on_time": """
+        CREATE TABLE IF NOT EXISTS sla_met_on_time (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            clock_id VARCHAR NOT NULL,            -- the obligation's id (= breach_id had it breached)
+            sla_id VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            entity_id VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            due_at TIMESTAMPTZ NOT NULL,
+            met_at TIMESTAMPTZ NOT NULL,
             rule_id VARCHAR NOT NULL,
             rule_version INTEGER,
             market VARCHAR,
