@@ -39,7 +39,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 sample: $(STAMP)
-	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --orders 400 --seed 7 --batch-date $(DEMO_DATE)
+	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --orders 400 --seed 7 --batch-date $(DEMO_DATE) --report data/sample/generation_report.json
 
 clean:
 	rm -rf warehouse .prefect .aftersales reports .pytest_cache
