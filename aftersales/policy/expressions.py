@@ -1,0 +1,228 @@
+"""Validation of rule conditions: a rule's `when` is a SQL boolean over case-feature columns only.
+
+Every expression is parsed with sqlglot and checked against an allow-list of node types and
+functions before anything runs: one statement, no subqueries, no tables, no DDL/DML, no file
+or network readers, no aggregates or windows, only columns of the feature catalogue. What runs
+is the re-rendered canonical SQL of the validated tree, never the author's raw text.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from aftersales.policy.features import FEATURE_TYPES
+from aftersales.rulepack import RulePackError
+
+MAX_EXPRESSION_CHARS = 4000
+
+# Operators and plain value nodes a condition may use.
+_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Tuple,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Xor,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.DPipe,
+    exp.Case,
+    exp.If,
+    exp.Cast,
+    exp.TryCast,
+    exp.DataType,
+    exp.Interval,
+    exp.Array,
+)
+
+# Scalar functions a condition may call (sqlglot classes; their SQL names are listed in errors).
+_ALLOWED_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+    exp.Lower,
+    exp.Upper,
+    exp.Trim,
+    exp.Length,
+    exp.Coalesce,
+    exp.Nullif,
+    exp.Abs,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Least,
+    exp.Greatest,
+    exp.Sign,
+    exp.RegexpLike,
+    exp.RegexpFullMatch,
+    exp.StartsWith,
+    exp.EndsWith,
+    exp.Contains,
+    exp.DateDiff,
+    exp.ArrayContains,
+    exp.Extract,
+    exp.DayOfWeekIso,
+)
+
+_ALLOWED_CASTS = {
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "SMALLINT",
+    "DOUBLE",
+    "FLOAT",
+    "DECIMAL",
+    "VARCHAR",
+    "TEXT",
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "BOOLEAN",
+}
+
+# Units that may appear as bare words (INTERVAL 3 DAY, date_diff('day', ...), EXTRACT(hour FROM ...)).
+_UNIT_WORDS = {
+    "DAY",
+    "DAYS",
+    "HOUR",
+    "HOURS",
+    "MINUTE",
+    "MINUTES",
+    "SECOND",
+    "SECONDS",
+    "WEEK",
+    "MONTH",
+    "YEAR",
+    "DOW",
+    "ISODOW",
+}
+
+
+class PolicyPackError(RulePackError):
+    """A policy rule body or condition that must not run; the message names pack and rule."""
+
+
+def _node_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Anonymous):
+        return f"function {node.name}()"
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name().lower()}()"
+    return type(node).__name__
+
+
+def validate_condition(text: str, where: str) -> str:
+    """Validate one condition and return its canonical DuckDB SQL; raise PolicyPackError naming `where`."""
+    if not isinstance(text, str) or not text.strip():
+        raise PolicyPackError(f"{where}: 'when' must be a non-empty SQL boolean expression")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise PolicyPackError(f"{where}: condition longer than {MAX_EXPRESSION_CHARS} characters")
+    try:
+        trees = [t for t in sqlglot.parse(text, dialect="duckdb") if t is not None]
+    except ParseError as exc:
+        first = str(exc).splitlines()[0]
+        raise PolicyPackError(f"{where}: condition does not parse: {first}") from exc
+    if len(trees) != 1:
+        raise PolicyPackError(
+            f"{where}: condition must be exactly one expression, found {len(trees)} statements"
+        )
+    tree = trees[0]
+    for node in tree.walk():
+        if isinstance(node, exp.Column):
+            if node.table or node.args.get("db") or node.args.get("catalog"):
+                raise PolicyPackError(
+                    f"{where}: qualified column '{node.sql()}' is not allowed (use bare feature names)"
+                )
+            if node.name not in FEATURE_TYPES:
+                raise PolicyPackError(f"{where}: unknown column '{node.name}' (not a case feature)")
+            continue
+        if isinstance(node, exp.Var):
+            if (
+                isinstance(node.parent, (exp.Interval, exp.DateDiff, exp.Extract))
+                and node.name.upper() in _UNIT_WORDS
+            ):
+                continue
+            raise PolicyPackError(f"{where}: unknown word '{node.name}' (not a case feature)")
+        if isinstance(node, exp.DataType):
+            type_name = node.sql(dialect="duckdb").split("(")[0].upper()
+            if type_name not in _ALLOWED_CASTS:
+                raise PolicyPackError(f"{where}: cast to {type_name} is not allowed")
+            continue
+        if isinstance(node, _ALLOWED_NODES + _ALLOWED_FUNCTIONS):
+            continue
+        if isinstance(node, (exp.Query, exp.Subquery, exp.Table, exp.Star)):
+            raise PolicyPackError(
+                f"{where}: {type(node).__name__.lower()} is not allowed in a condition "
+                "(conditions read case features only)"
+            )
+        if isinstance(node, exp.Func):
+            raise PolicyPackError(f"{where}: {_node_name(node)} is not allowed in a condition")
+        raise PolicyPackError(
+            f"{where}: {type(node).__name__.lower()} statement or operator is not allowed in a condition"
+        )
+    if isinstance(tree, exp.Column) and FEATURE_TYPES.get(tree.name) != "BOOLEAN":
+        raise PolicyPackError(f"{where}: condition '{text}' is not a boolean expression")
+    return tree.sql(dialect="duckdb")
+
+
+def columns_of(sql: str) -> set[str]:
+    """Feature columns a (validated) condition reads."""
+    return {c.name for c in sqlglot.parse_one(sql, dialect="duckdb").find_all(exp.Column)}
+
+
+def conjuncts(sql: str) -> set[str]:
+    """Canonical top-level AND terms of a condition (for shadowing checks in lint)."""
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    terms = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
+    return {t.sql(dialect="duckdb") for t in terms}
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def reason_sql(template: str, where: str) -> str:
+    """Turn a reason template ('requested {days_from_delivered} days after delivery') into SQL."""
+    parts: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(template):
+        if m.start() > pos:
+            parts.append("'" + template[pos : m.start()].replace("'", "''") + "'")
+        name = m.group(1)
+        kind = FEATURE_TYPES.get(name)
+        if kind is None:
+            raise PolicyPackError(f"{where}: reason template uses unknown column '{name}'")
+        if kind == "DOUBLE":
+            value = f"CAST(round({name}, 1) AS VARCHAR)"
+        elif kind == "TIMESTAMPTZ":
+            value = f"strftime(timezone(shop_timezone, {name}), '%Y-%m-%d %H:%M')"
+        else:
+            value = f"CAST({name} AS VARCHAR)"
+        parts.append(f"coalesce({value}, '?')")
+        pos = m.end()
+    if pos < len(template):
+        parts.append("'" + template[pos:].replace("'", "''") + "'")
+    return " || ".join(parts) if parts else "''"
