@@ -14,6 +14,8 @@ DEMO_DB ?= warehouse/aftersales.duckdb
 DEMO_INBOX ?= data/sample/inbox
 DEMO_DATE ?= 2026-11-27
 
+SCALE ?= small
+
 .PHONY: install demo test lint fmt bench serve sample clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +39,12 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python -m aftersales.bench --scale $(SCALE)
+
+serve: $(STAMP)
+	$(BIN)/aftersales serve
 
 sample: $(STAMP)
 	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --orders 400 --seed 7 --batch-date $(DEMO_DATE) --report data/sample/generation_report.json

@@ -264,7 +264,8 @@ def test_uk_sfcr_is_strictly_below_2_5_percent(world):
     row = health(world)[("UK-1", "sfcr")]
     check(row, 0.025, "breach", 1, 40)
     assert (row["comparison"], row["window_days"]) == ("<", 30)
-    assert {m for (s, m) in health(world) if s == "UK-1"} == {"sfcr", "ldr", "chat_reply_rate"}
+    # every shop reports all four contract metrics (UK SFRR by inference, firmness I)
+    assert {m for (s, m) in health(world) if s == "UK-1"} == {"sfcr", "ldr", "chat_reply_rate", "sfrr"}
 
 
 def test_th_seven_day_sfcr_counts_late_shipment_buyer_cancellations(world):
