@@ -1,0 +1,746 @@
+"""`ingest_inbox`: one inbox folder -> typed, validated `stg_*` tables in the run's work database.
+
+Flow (all typing and counting in DuckDB SQL; Python only streams bytes and orchestrates):
+1. shops.csv is read and validated first; any problem with it stops the batch (InboxError).
+2. Every other file is fingerprinted; files with the same bytes as an earlier one (path order)
+   are ledgered as duplicates. Files outside a known shop folder, undecodable, binary, empty,
+   of unknown kind or missing a required column are skipped with a reason (ledger + one
+   quarantine row with a NULL line number); the run goes on.
+3. Each readable file is decoded and numbered (physical line per record), read by DuckDB's
+   `read_csv` and typed in one SELECT into an in-memory table per kind. Malformed records
+   (DuckDB rejects) are quarantined with their line; a description row under the header is
+   detected, skipped and counted.
+4. Each kind is validated once with its Great Expectations suite; every failing record is
+   quarantined once per failed expectation, with a reason naming expectation and column, and is
+   staged zero times. A duplicated record key keeps its latest clean version (later file in path
+   order, then later line) and quarantines the others.
+5. Results are written in one transaction into the work database: stg_*, quarantine,
+   file_ledger, validation_results (each dropped and recreated: a rerun replaces them), then a
+   self-contained HTML validation report.
+
+Personal data is read only inside DuckDB's scan: usernames become keyed pseudonyms and message
+content becomes `is_greeting`/`content_length` in the reading SELECT; quarantine `raw` masks
+them. The numbered copies of the inputs live in a temporary folder next to the work database,
+removed when ingestion ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import psutil
+import pyarrow as pa
+
+from aftersales.ingest.decoding import Sniff, sniff
+from aftersales.ingest.errors import FileRejected, InboxError
+from aftersales.ingest.greetings import greeting_sql
+from aftersales.ingest.kinds import KINDS, SHOP_EXPORT_KINDS, Kind, Recognition, header_key, recognise
+from aftersales.ingest.ledger import LEDGER_COLUMNS, LedgerEntry, ledger_rows, mark_duplicates
+from aftersales.ingest.pseudonyms import install_pseudonym_key, pseudonym_sql
+from aftersales.ingest.quarantine import masked_raw_from_line, masked_raw_sql
+from aftersales.ingest.readers import prepare, read_csv_sql, reject_reason, rejected_records
+from aftersales.ingest.records import NumberedCsv
+from aftersales.ingest.typing_sql import (
+    FileContext,
+    description_row_condition,
+    install_macros,
+    sql_ident,
+    sql_literal,
+    typed_select,
+    typed_table_ddl,
+)
+from aftersales.quality.report import write_validation_report
+from aftersales.quality.validate import GateOutcome, QualityGate
+from aftersales.settings import Settings, pseudonym_key
+from aftersales.staging import STAGING_TABLES, create_staging_tables
+from aftersales.warehouse_schema import RESULT_DDL
+
+log = logging.getLogger(__name__)
+
+SHOPS_FILE = "shops.csv"
+OUTPUT_TABLES = ("quarantine", "file_ledger", "validation_results")
+# DuckDB working memory for ingestion; beyond it, intermediate tables spill to the temp folder.
+MEMORY_LIMIT = "768MB"
+_MAX_REASONS_IN_ERROR = 3
+
+
+@dataclass
+class KindCounts:
+    files: int = 0
+    rows_read: int = 0
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+    rows_skipped_description: int = 0
+
+
+@dataclass
+class IngestSummary:
+    batch_date: str
+    run_id: str
+    files_read: int  # every file found in the inbox, shops.csv included
+    files_ingested: int
+    files_skipped: int
+    files_duplicate: int
+    rows_read: int
+    rows_staged: int
+    rows_quarantined: int
+    rows_skipped_description: int
+    shops: int
+    per_kind: dict[str, KindCounts] = field(default_factory=dict)
+    validation_report_path: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _FileRead:
+    entry: LedgerEntry
+    numbered: NumberedCsv
+    recognition: Recognition
+    column_outcomes: list[GateOutcome]
+
+
+@dataclass(frozen=True)
+class Shop:
+    shop_id: str
+    market: str
+    timezone: str
+
+
+def ingest_inbox(
+    inbox: Path, work_db: Path, batch_date: date, run_id: str, settings: Settings, report_dir: Path
+) -> IngestSummary:
+    """Ingest one inbox into `work_db`; raise InboxError when the batch cannot run at all."""
+    started = time.perf_counter()
+    inbox, work_db, report_dir = Path(inbox), Path(work_db), Path(report_dir)
+    if not inbox.exists():
+        raise InboxError(f"inbox {inbox} does not exist")
+    if not inbox.is_dir():
+        raise InboxError(f"inbox {inbox} is not a folder")
+    if not (inbox / SHOPS_FILE).is_file():
+        raise InboxError(f"inbox {inbox} has no {SHOPS_FILE} (the shop registry is required)")
+    key = pseudonym_key(settings)
+    work_db.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=work_db.parent) as tmp:
+        con = duckdb.connect(":memory:")
+        try:
+            run = _Run(con, inbox, Path(tmp), batch_date, run_id, key)
+            for step in (
+                run.load_registry,
+                run.read_exports,
+                run.validate_exports,
+                run.attach_raw,
+                run.count,
+            ):
+                _timed(step)
+            _timed(run.write, work_db)
+            report = run.report_data()
+        finally:
+            con.close()
+    summary = run.summary()
+    report_path = write_validation_report(report_dir, summary, *report)
+    summary.validation_report_path = str(report_path)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    log.info(
+        "ingested %s: %d files (%d skipped, %d duplicate), %d rows read, %d staged, %d quarantined",
+        inbox,
+        summary.files_read,
+        summary.files_skipped,
+        summary.files_duplicate,
+        summary.rows_read,
+        summary.rows_staged,
+        summary.rows_quarantined,
+    )
+    return summary
+
+
+def _timed(step, *args):
+    t0 = time.perf_counter()
+    result = step(*args)
+    rss = psutil.Process().memory_info().rss / 2**20
+    log.info("ingest step %s: %.2f s, RSS %.0f MiB", step.__name__, time.perf_counter() - t0, rss)
+    return result
+
+
+def _table(kind: Kind) -> str:
+    """The run's typed table of a kind, in the scratch database."""
+    return f"scratch.typed_{kind.name}"
+
+
+class _Run:
+    def __init__(self, con, inbox: Path, tmp: Path, batch_date: date, run_id: str, key: bytes):
+        self.con, self.inbox, self.tmp = con, inbox, tmp
+        self.batch_date, self.run_id = batch_date, run_id
+        self.entries: list[LedgerEntry] = []
+        self.reads: dict[int, _FileRead] = {}
+        self.shops: dict[str, Shop] = {}
+        self.validation_rows: list[tuple] = []
+        self.sniffs: dict[int, Sniff] = {}
+        self.outcomes: dict[str, list[GateOutcome]] = {}
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")
+        con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
+        con.execute("SET preserve_insertion_order = false")
+        # Typed tables live in a scratch database file (deleted with the temporary folder): its
+        # pages can be evicted under the memory limit, unlike an in-memory table. They hold no
+        # personal data (pseudonyms and derived message facts only).
+        con.execute(f"ATTACH {sql_literal(str(tmp / 'scratch.duckdb'))} AS scratch")
+        install_macros(con)
+        install_pseudonym_key(con, key)
+        for kind in KINDS.values():
+            con.execute(typed_table_ddl(kind, _table(kind)))
+        con.execute(
+            """CREATE TEMP TABLE q_rows (file INTEGER, line BIGINT, rid BIGINT, scope VARCHAR,
+                   expectation VARCHAR, reason VARCHAR, raw VARCHAR)"""
+        )
+        names = [r[0] for r in con.execute("SELECT name FROM pg_timezone_names() ORDER BY name").fetchall()]
+        self.quality = QualityGate(names)
+
+    # -- 1. the shop registry -------------------------------------------------------------
+    def load_registry(self) -> None:
+        entry = LedgerEntry(0, SHOPS_FILE, self.inbox / SHOPS_FILE)
+        self.entries.append(entry)
+        try:
+            found = self._fingerprint(entry)
+            numbered = prepare(entry.path, found, self.tmp / "0.csv")
+        except FileRejected as exc:
+            raise InboxError(f"{SHOPS_FILE}: {exc.reason}") from None
+        except OSError as exc:
+            raise InboxError(f"{SHOPS_FILE} is unreadable: {exc.strerror or exc}") from None
+        recognition = recognise(numbered.header, kinds=("shops",))
+        if recognition is None:
+            needed = ", ".join(c.header for c in KINDS["shops"].required)
+            raise InboxError(f"{SHOPS_FILE}: the header row is not a shop registry (needs {needed})")
+        entry.file_kind = "shops"
+        try:
+            self._read(entry, numbered, recognition)
+        except FileRejected as exc:
+            raise InboxError(f"{SHOPS_FILE}: {exc.reason}") from None
+        problems = self.con.execute(
+            "SELECT line, reason FROM q_rows WHERE file = 0 ORDER BY line NULLS FIRST, reason"
+        ).fetchall()
+        if not problems:
+            self._mark_description_rows(KINDS["shops"])
+            self._validate(KINDS["shops"])
+            problems = self.con.execute(
+                "SELECT line, reason FROM q_rows WHERE file = 0 ORDER BY line, reason"
+            ).fetchall()
+        if problems:
+            shown = "; ".join(f"line {line}: {reason}" for line, reason in problems[:_MAX_REASONS_IN_ERROR])
+            more = len(problems) - _MAX_REASONS_IN_ERROR
+            raise InboxError(
+                f"{SHOPS_FILE} is invalid: {shown}" + (f" (and {more} more)" if more > 0 else "")
+            )
+        rows = self.con.execute(
+            f"SELECT shop_id, market, timezone FROM {_table(KINDS['shops'])} WHERE NOT __description ORDER BY 1"
+        ).fetchall()
+        if not rows:
+            raise InboxError(f"{SHOPS_FILE} lists no shops")
+        self.shops = {r[0]: Shop(*r) for r in rows}
+
+    # -- 2-3. the shops' exports ----------------------------------------------------------
+    def read_exports(self) -> None:
+        paths = sorted(
+            (p for p in self.inbox.rglob("*") if p.is_file() and p != self.inbox / SHOPS_FILE),
+            key=lambda p: p.relative_to(self.inbox).as_posix(),
+        )
+        for path in paths:
+            rel = path.relative_to(self.inbox)
+            entry = LedgerEntry(len(self.entries), rel.as_posix(), path)
+            self.entries.append(entry)
+            try:
+                self._fingerprint(entry)
+            except OSError as exc:
+                entry.skip(f"unreadable file: {exc.strerror or exc}")
+                continue
+            if any(part.startswith((".", "~$")) for part in rel.parts):
+                entry.skip("hidden or temporary file (name starts with '.' or '~$')")
+            elif len(rel.parts) < 2:
+                entry.skip("not in a shop folder: exports belong in <Shop ID>/ folders next to shops.csv")
+            elif rel.parts[0] not in self.shops:
+                entry.skip(f"shop folder {rel.parts[0]!r} is not a Shop ID in {SHOPS_FILE}")
+            else:
+                entry.shop_id = rel.parts[0]
+        mark_duplicates(self.entries)
+        for entry in self.entries[1:]:
+            if entry.status == "ingested":
+                self._read_export(entry)
+        for entry in self.entries:
+            if entry.status == "skipped":
+                self._quarantine_file(entry)
+
+    def _fingerprint(self, entry: LedgerEntry) -> Sniff:
+        found = sniff(entry.path)
+        entry.sha256, entry.size_bytes, entry.encoding = found.sha256, found.size, found.encoding
+        self.sniffs[entry.index] = found
+        return found
+
+    def _read_export(self, entry: LedgerEntry) -> None:
+        try:
+            numbered = prepare(entry.path, self.sniffs[entry.index], self.tmp / f"{entry.index}.csv")
+            recognition = recognise(numbered.header)
+            if recognition is None:
+                raise FileRejected(_unknown_kind_reason(numbered.header))
+            if recognition.kind.name == "shops":
+                raise FileRejected(
+                    f"a shop registry inside a shop folder: only the inbox's {SHOPS_FILE} is read"
+                )
+            entry.file_kind = recognition.kind.name
+            self._read(entry, numbered, recognition)
+        except FileRejected as exc:
+            entry.skip(exc.reason, exc.expectation)
+            entry.rows_read = 0
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            # A CSV DuckDB cannot scan at all even with rejects stored: skip the file, keep the run.
+            log.warning("%s: DuckDB could not read the file", entry.source_file, exc_info=True)
+            self.con.execute(f"DELETE FROM {_table(KINDS[entry.file_kind])} WHERE __file = {entry.index}")
+            self.con.execute(f"DELETE FROM q_rows WHERE file = {entry.index}")
+            entry.skip(f"unreadable CSV: {str(exc).splitlines()[0]}")
+
+    def _read(self, entry: LedgerEntry, numbered: NumberedCsv, recognition: Recognition) -> None:
+        kind = recognition.kind
+        outcomes = self.quality.check_columns(kind, list(recognition.positions))
+        missing = [o.gate for o in outcomes if not o.success]
+        if missing:
+            self.reads[entry.index] = _FileRead(entry, numbered, recognition, outcomes)
+            gate = missing[0]
+            raise FileRejected(
+                f"{gate.type}: required column {gate.columns[0]!r} is missing", expectation=gate.type
+            )
+        shop = self.shops.get(entry.shop_id or "")
+        ctx = FileContext(
+            entry.index,
+            entry.source_file,
+            entry.shop_id,
+            shop.market if shop else None,
+            shop.timezone if shop else None,
+        )
+        rejects_name = f"rejects_{entry.index}"
+        select = typed_select(
+            kind,
+            recognition.positions,
+            ctx,
+            read_csv_sql(numbered, rejects_name),
+            greeting_sql,
+            pseudonym_sql,
+        )
+        self.con.execute(f"INSERT INTO {_table(kind)} {select}")
+        rejected = rejected_records(self.con, rejects_name)
+        self.reads[entry.index] = _FileRead(entry, numbered, recognition, outcomes)
+        self._quarantine_rejects(entry, numbered, recognition, rejected)
+
+    def _quarantine_rejects(self, entry, numbered: NumberedCsv, recognition: Recognition, rejected) -> None:
+        """Malformed records, records swallowed by one, and rows whose line is not a record start."""
+        kind, table, i = recognition.kind, _table(recognition.kind), entry.index
+        rows = [
+            (
+                i,
+                r.line,
+                None,
+                "record",
+                None,
+                reject_reason(r),
+                masked_raw_from_line(kind, recognition.positions, len(numbered.header), r.csv_line),
+            )
+            for r in rejected
+        ]
+        reject_lines = sorted(r.line for r in rejected if r.line is not None)
+        n, line_sum = self.con.execute(
+            f"SELECT count(*), sum(__line) FROM {table} WHERE __file = {i}"
+        ).fetchall()[0]
+        if (
+            len(reject_lines) == len(rejected)
+            and n + len(rejected) == numbered.records
+            and (line_sum or 0) + sum(reject_lines) == int(numbered.record_lines.sum())
+        ):
+            # Same count and same line-number sum as the numbering pass: every record start was
+            # read once (as a row or a reject); nothing swallowed, nothing misaligned.
+            self._insert_q_rows(rows)
+            return
+        self.con.register("expected_lines", pd.DataFrame({"line": numbered.record_lines}))
+        self.con.register("reject_lines", pd.DataFrame({"line": np.asarray(reject_lines, dtype=np.int64)}))
+        swallowed = [
+            r[0]
+            for r in self.con.execute(
+                f"""SELECT line FROM expected_lines
+                    WHERE line NOT IN (SELECT __line FROM {table} WHERE __file = {i})
+                      AND line NOT IN (SELECT line FROM reject_lines) ORDER BY line"""
+            ).fetchall()
+        ]
+        for line in swallowed:
+            before = [x for x in reject_lines if x < line]
+            where = f"the malformed record at line {before[-1]}" if before else "a malformed record"
+            rows.append((i, line, None, "record", None, f"line not read: inside {where}", None))
+        self.con.execute(
+            f"""INSERT INTO q_rows SELECT {i}, __line, __rid, 'record', NULL,
+                       'record boundary unclear: line ' || __line || ' does not start a record (stray quotes?)', NULL
+                FROM {table} WHERE __file = {i} AND __line NOT IN (SELECT line FROM expected_lines)"""
+        )
+        self.con.unregister("expected_lines")
+        self.con.unregister("reject_lines")
+        self._insert_q_rows(rows)
+
+    def _insert_q_rows(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        frame = pd.DataFrame(
+            rows, columns=["file", "line", "rid", "scope", "expectation", "reason", "raw"]
+        ).astype({"file": "int32", "line": "Int64", "rid": "Int64"})
+        self.con.register("new_q_rows", frame)
+        self.con.execute("INSERT INTO q_rows SELECT * FROM new_q_rows")
+        self.con.unregister("new_q_rows")
+
+    def _quarantine_file(self, entry: LedgerEntry) -> None:
+        self._insert_q_rows([(entry.index, None, None, "file", entry.expectation, entry.reason, None)])
+
+    # -- 4. quality gates -------------------------------------------------------------------
+    def _mark_description_rows(self, kind: Kind) -> None:
+        """Flag each file's first record when it reads as a row of field explanations."""
+        firsts = pd.DataFrame(
+            [
+                (i, int(r.numbered.record_lines[0]))
+                for i, r in self.reads.items()
+                if r.recognition.kind is kind and r.entry.status == "ingested" and r.numbered.records
+            ],
+            columns=["file", "line"],
+        ).astype("int64")
+        if firsts.empty:
+            return
+        self.con.register("first_records", firsts)
+        self.con.execute(
+            f"""UPDATE {_table(kind)} SET __description = TRUE FROM first_records AS f
+                WHERE __file = f.file AND __line = f.line AND ({description_row_condition(kind)})"""
+        )
+        self.con.unregister("first_records")
+
+    def validate_exports(self) -> None:
+        for name in SHOP_EXPORT_KINDS:
+            kind = KINDS[name]
+            self._mark_description_rows(kind)
+            if any(cap.cap_from_orders for cap in kind.caps):
+                self.con.execute(
+                    f"""UPDATE {_table(kind)} AS t SET __order_amount = o.amount
+                        FROM (SELECT shop_id, order_id, max(order_amount) AS amount
+                              FROM {_table(KINDS["orders"])} WHERE NOT __description
+                              GROUP BY shop_id, order_id) AS o
+                        WHERE t.shop_id = o.shop_id AND t.order_id = o.order_id"""
+                )
+            self._validate(kind)
+        self._record_validation()
+
+    def _validate(self, kind: Kind) -> None:
+        ks = self.quality.suite(kind)
+        table = _table(kind)
+        cols = ", ".join(f"{sql} AS {sql_ident(name)}" for name, sql in ks.frame_sql.items())
+        # Through Arrow, text columns arrive as pandas' string dtype (an all-NULL "(unparsed)"
+        # column is a null bitmap, not a million Python None objects).
+        frame = (
+            self.con.sql(f"SELECT t.__rid, {cols} FROM {table} AS t WHERE NOT t.__description")
+            .to_arrow_table()
+            .to_pandas(self_destruct=True, split_blocks=True)
+            .set_index("__rid")
+            .rename_axis(None)  # an unnamed index makes GX list failing ids as plain values
+        )
+        outcomes = self.quality.validate(kind, frame)
+        del frame
+        pa.default_memory_pool().release_unused()  # hand the frame's Arrow buffers back to the OS
+        fails = [
+            pd.DataFrame({"rid": o.unexpected_ids, "gate": gi})
+            for gi, o in enumerate(outcomes)
+            if o.unexpected_ids.size
+        ]
+        fail_frame = pd.concat(fails) if fails else pd.DataFrame({"rid": [], "gate": []}).astype("int64")
+        self.con.register("gate_fails", fail_frame)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE fails AS SELECT rid::BIGINT AS rid, gate::INTEGER AS gate FROM gate_fails"
+        )
+        self.con.unregister("gate_fails")
+        for gi, outcome in enumerate(outcomes):
+            if not outcome.unexpected_ids.size:
+                continue
+            gate = outcome.gate
+            if gate.unique_key and kind.name != "shops":
+                self._quarantine_duplicates(kind, gi, outcome)
+                continue
+            self.con.execute(
+                f"""INSERT INTO q_rows
+                    SELECT t.__file, t.__line, t.__rid, 'record', {sql_literal(gate.type)},
+                           {sql_literal(gate.type + ": ")} || ({gate.reason_sql}), NULL
+                    FROM {table} AS t JOIN fails AS f ON f.rid = t.__rid AND f.gate = {gi}"""
+            )
+        self.outcomes[kind.name] = outcomes
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE fails_{kind.name} AS
+                SELECT t.__file AS file, f.gate, count(*) AS n, list(t.__line ORDER BY t.__line)[1:20] AS lines
+                FROM fails AS f JOIN {table} AS t ON t.__rid = f.rid GROUP BY ALL"""
+        )
+
+    def _quarantine_duplicates(self, kind: Kind, gi: int, outcome: GateOutcome) -> None:
+        """Keep the latest clean row of each duplicated key; quarantine the others."""
+        table, gate = _table(kind), outcome.gate
+        keys = [f"t.{sql_ident(kind.by_header[h].target)}" for h in gate.unique_key]
+        self.con.execute(
+            f"""INSERT INTO q_rows
+                WITH dup AS (
+                    SELECT t.__rid AS rid, t.__file AS file, t.__line AS line, t.source_file, t.shop_id,
+                           [{", ".join(keys)}] AS key, ({gate.reason_sql}) AS reason,
+                           EXISTS (SELECT 1 FROM fails AS o WHERE o.rid = t.__rid AND o.gate <> {gi}) AS other_failure
+                    FROM {table} AS t JOIN fails AS f ON f.rid = t.__rid AND f.gate = {gi}),
+                ranked AS (
+                    SELECT *, row_number() OVER w AS rank,
+                           first_value(source_file) OVER w AS keep_file, first_value(line) OVER w AS keep_line
+                    FROM dup
+                    WINDOW w AS (PARTITION BY shop_id, key ORDER BY other_failure, file DESC, line DESC))
+                SELECT file, line, rid, 'record', {sql_literal(gate.type)},
+                       {sql_literal(gate.type + ": ")} || reason || ': superseded by ' || keep_file
+                           || ' line ' || keep_line, NULL
+                FROM ranked WHERE rank > 1"""
+        )
+
+    def _record_validation(self) -> None:
+        """validation_results: one row per (file, expectation)."""
+        failed: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        sizes: dict[int, int] = {}
+        for name in self.outcomes:
+            for file, gate, n, lines in self.con.execute(
+                f"SELECT file, gate, n, lines FROM fails_{name}"
+            ).fetchall():
+                failed[(file, gate)] = (n, lines)
+            for file, n in self.con.execute(
+                f"SELECT __file, count(*) FROM {_table(KINDS[name])} WHERE NOT __description GROUP BY ALL"
+            ).fetchall():
+                sizes[file] = n
+        for index, read in sorted(self.reads.items()):
+            entry, kind = read.entry, read.recognition.kind
+            for o in read.column_outcomes:
+                self.validation_rows.append(
+                    self._validation_row(
+                        entry, kind, o.gate, o.success, 0, 0, {"on": "header"}, suite=f"{kind.name}.header"
+                    )
+                )
+            if entry.status != "ingested":
+                continue
+            for gi, o in enumerate(self.outcomes.get(kind.name, [])):
+                n, lines = failed.get((index, gi), (0, []))
+                details = {"kwargs": o.gate.kwargs, "unexpected_lines": lines}
+                if o.error:
+                    details["error"] = o.error
+                self.validation_rows.append(
+                    self._validation_row(
+                        entry, kind, o.gate, n == 0 and not o.error, sizes.get(index, 0), n, details
+                    )
+                )
+
+    def _validation_row(self, entry, kind, gate, success, elements, unexpected, details, suite=None) -> tuple:
+        return (
+            self.batch_date,
+            self.run_id,
+            suite or kind.name,
+            entry.source_file,
+            kind.name,
+            gate.type,
+            gate.label,
+            bool(success),
+            int(elements),
+            int(unexpected),
+            json.dumps(details, ensure_ascii=False, default=str),
+        )
+
+    # -- quarantine raw, counts, outputs ------------------------------------------------------
+    def attach_raw(self) -> None:
+        """Masked JSON of every quarantined record that DuckDB read, from its numbered file."""
+        files = [
+            r[0]
+            for r in self.con.execute("SELECT DISTINCT file FROM q_rows WHERE rid IS NOT NULL").fetchall()
+        ]
+        for i in files:
+            read = self.reads[i]
+            raw = masked_raw_sql(read.recognition.kind, read.recognition.positions)
+            self.con.execute(
+                f"""UPDATE q_rows SET raw = r.raw
+                    FROM (SELECT src.__line AS line, {raw} AS raw FROM {read_csv_sql(read.numbered, None)} AS src
+                          WHERE src.__line IN (SELECT line FROM q_rows WHERE file = {i} AND rid IS NOT NULL)) AS r
+                    WHERE q_rows.file = {i} AND q_rows.rid IS NOT NULL AND q_rows.line = r.line"""
+            )
+
+    def count(self) -> None:
+        table_counts: dict[int, tuple[int, int]] = {}
+        for kind in KINDS.values():
+            for file, n, desc in self.con.execute(
+                f"SELECT __file, count(*), count(*) FILTER (WHERE __description) FROM {_table(kind)} GROUP BY ALL"
+            ).fetchall():
+                table_counts[file] = (n, desc)
+        q_counts = {
+            file: (gx_rows, rejected)
+            for file, gx_rows, rejected in self.con.execute(
+                """SELECT file, count(DISTINCT rid), count(*) FILTER (WHERE rid IS NULL)
+                   FROM q_rows WHERE scope = 'record' GROUP BY file"""
+            ).fetchall()
+        }
+        for entry in self.entries:
+            if entry.status != "ingested":
+                continue
+            n, desc = table_counts.get(entry.index, (0, 0))
+            quarantined_rows, rejected = q_counts.get(entry.index, (0, 0))
+            entry.rows_read = n + rejected
+            entry.rows_skipped_description = desc
+            entry.rows_quarantined = quarantined_rows + rejected
+            entry.rows_staged = n - desc - quarantined_rows
+            read = self.reads[entry.index]
+            expected = read.numbered.records
+            if entry.rows_read != expected or not entry.balanced:
+                log.warning(
+                    "%s: %d records in the file, %d accounted for",
+                    entry.source_file,
+                    expected,
+                    entry.rows_read,
+                )
+
+    def write(self, work_db: Path) -> None:
+        con = self.con
+        con.execute(f"ATTACH {sql_literal(str(work_db))} AS work")
+        try:
+            con.execute("USE work")
+            con.execute("BEGIN TRANSACTION")
+            for name in (*STAGING_TABLES, *OUTPUT_TABLES):
+                con.execute(f"DROP TABLE IF EXISTS work.main.{name}")
+            create_staging_tables(con)
+            for name in OUTPUT_TABLES:
+                con.execute(RESULT_DDL[name])
+            for kind in KINDS.values():
+                cols = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'work' "
+                        "AND table_name = ? ORDER BY column_index",
+                        [kind.table],
+                    ).fetchall()
+                ]
+                select = ", ".join(sql_ident(c) for c in cols)
+                con.execute(
+                    f"""INSERT INTO work.main.{kind.table} ({select})
+                        SELECT {select} FROM {_table(kind)}
+                        WHERE NOT __description
+                          AND __rid NOT IN (SELECT rid FROM q_rows WHERE rid IS NOT NULL)"""
+                )
+            files = pd.DataFrame(
+                [(e.index, e.source_file, e.file_kind, e.shop_id) for e in self.entries],
+                columns=["file", "source_file", "file_kind", "shop_id"],
+            ).astype({"file": "int32"})
+            con.register("ledger_files", files)
+            con.execute(
+                """INSERT INTO work.main.quarantine
+                       (batch_date, run_id, source_file, line_number, file_kind, reason, raw, shop_id, expectation)
+                   SELECT $batch_date, $run_id, f.source_file, q.line, f.file_kind, q.reason, q.raw, f.shop_id,
+                          q.expectation
+                   FROM q_rows AS q JOIN ledger_files AS f ON f.file = q.file
+                   ORDER BY f.source_file, q.line NULLS FIRST, q.expectation""",
+                {"batch_date": self.batch_date, "run_id": self.run_id},
+            )
+            con.unregister("ledger_files")
+            _insert_rows(
+                con,
+                "work.main.file_ledger",
+                LEDGER_COLUMNS,
+                ledger_rows(self.entries, self.batch_date, self.run_id),
+            )
+            _insert_rows(con, "work.main.validation_results", VALIDATION_COLUMNS, self.validation_rows)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.execute("USE memory")
+            con.execute("DETACH work")
+
+    # -- summary and report ---------------------------------------------------------------
+    def summary(self) -> IngestSummary:
+        per_kind: dict[str, KindCounts] = {}
+        for e in self.entries:
+            if e.status != "ingested" or not e.file_kind:
+                continue
+            k = per_kind.setdefault(e.file_kind, KindCounts())
+            k.files += 1
+            k.rows_read += e.rows_read
+            k.rows_staged += e.rows_staged
+            k.rows_quarantined += e.rows_quarantined
+            k.rows_skipped_description += e.rows_skipped_description
+        return IngestSummary(
+            batch_date=self.batch_date.isoformat(),
+            run_id=self.run_id,
+            files_read=len(self.entries),
+            files_ingested=sum(e.status == "ingested" for e in self.entries),
+            files_skipped=sum(e.status == "skipped" for e in self.entries),
+            files_duplicate=sum(e.status == "duplicate" for e in self.entries),
+            rows_read=sum(e.rows_read for e in self.entries),
+            rows_staged=sum(e.rows_staged for e in self.entries),
+            rows_quarantined=sum(e.rows_quarantined for e in self.entries),
+            rows_skipped_description=sum(e.rows_skipped_description for e in self.entries),
+            shops=len(self.shops),
+            per_kind=per_kind,
+        )
+
+    def report_data(self) -> tuple[list[LedgerEntry], list[tuple], list[tuple], list[tuple]]:
+        """(ledger, validation rows, quarantine reason counts, quarantine sample) for the HTML report."""
+        reasons = self.con.execute(
+            r"""SELECT coalesce(expectation, scope || ' rejected'),
+                       regexp_replace(reason, '''[^'']*''|\d+', '…', 'g') AS pattern, count(*) AS n
+                FROM q_rows GROUP BY ALL ORDER BY n DESC, pattern LIMIT 100"""
+        ).fetchall()
+        names = {e.index: e.source_file for e in self.entries}
+        sample = [
+            (names[f], line, reason)
+            for f, line, reason in self.con.execute(
+                "SELECT file, line, reason FROM q_rows ORDER BY file, line NULLS FIRST, reason LIMIT 200"
+            ).fetchall()
+        ]
+        return self.entries, self.validation_rows, reasons, sample
+
+
+VALIDATION_COLUMNS = (
+    "batch_date",
+    "run_id",
+    "suite",
+    "source_file",
+    "file_kind",
+    "expectation",
+    "column_name",
+    "success",
+    "element_count",
+    "unexpected_count",
+    "details",
+)
+
+
+def _insert_rows(con, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Bulk insert through a registered frame (executemany is one statement per row in DuckDB)."""
+    if not rows:
+        return
+    frame = pd.DataFrame(rows, columns=list(columns))
+    con.register("rows_to_insert", frame)
+    names = ", ".join(columns)
+    con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM rows_to_insert")
+    con.unregister("rows_to_insert")
+
+
+def _unknown_kind_reason(header: list[str]) -> str:
+    if len(header) < 3:
+        for delim in (";", "\t", "|"):
+            if any(delim in cell for cell in header):
+                return f"wrong delimiter: the header row is separated by {delim!r}, expected ','"
+    known = sum(1 for h in header if any(k.header_index.get(header_key(h)) for k in KINDS.values()))
+    return (
+        f"unknown export kind: the header row ({len(header)} columns, {known} known) "
+        "matches no export of contract §2"
+    )

@@ -1,0 +1,161 @@
+"""From an inbox file to a numbered UTF-8 CSV, and DuckDB's `read_csv` over it.
+
+CSV files are decoded (decoding.py) and numbered (records.py) in one streaming pass. XLSX/XLS
+workbooks are read with python-calamine (first sheet) and written as the same numbered CSV,
+the sheet row number standing in for the physical line. DuckDB then reads every numbered file
+with fixed options (no sniffing): all columns VARCHAR except `__line`, delimiter ',', quote and
+escape '"', header row skipped, and `store_rejects` so malformed records (wrong number of
+fields, stray quotes, lines over `MAX_LINE_BYTES`) land in a rejects table instead of failing
+the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from aftersales.ingest.decoding import Sniff, utf8_chunks
+from aftersales.ingest.errors import FileRejected
+from aftersales.ingest.records import LINE_FIELD, NumberedCsv, number_records, write_numbered_rows
+from aftersales.ingest.typing_sql import source_column, sql_literal
+
+# A real export row is a few KiB; a line above this is corrupt (or an attempt to exhaust memory).
+MAX_LINE_BYTES = 1 << 20
+_SAFE_INT = 2**53
+
+
+def prepare(path: Path, found: Sniff, out_path: Path) -> NumberedCsv:
+    """Numbered UTF-8 CSV of any accepted input file; FileRejected when there is none."""
+    if found.problem:
+        raise FileRejected(found.problem)
+    if found.container in ("xlsx", "xls"):
+        numbered = write_numbered_rows(_workbook_rows(path, found.container), out_path)
+    else:
+        numbered = number_records(utf8_chunks(path, found), out_path)
+    if numbered is None:
+        raise FileRejected("empty file: no header row")
+    if all(not cell.strip() for cell in numbered.header):
+        raise FileRejected("empty file: no header row")
+    return numbered
+
+
+def _workbook_rows(path: Path, container: str) -> Iterator[tuple[int, list[str]]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        sheet = book.get_sheet_by_index(0)
+        first_row = sheet.start[0] if sheet.start else 0
+        for offset, cells in enumerate(sheet.iter_rows()):
+            yield first_row + offset + 1, [_cell_text(c) for c in cells]
+    except FileRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - calamine raises several error types for corrupt workbooks
+        raise FileRejected(f"unreadable {container.upper()} workbook: {type(exc).__name__}: {exc}") from None
+
+
+def _cell_text(value) -> str:
+    """Spreadsheet cell as the text a CSV export would hold (times as ISO local wall time)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < _SAFE_INT:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+def read_csv_sql(numbered: NumberedCsv, rejects: str | None) -> str:
+    """`read_csv(...)` over a numbered file; `rejects` names the rejects tables (None: skip bad lines)."""
+    columns = {LINE_FIELD: "BIGINT"} | {source_column(i): "VARCHAR" for i in range(len(numbered.header))}
+    cols = "{" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in columns.items()) + "}"
+    opts = [
+        "header = true",
+        "delim = ','",
+        "quote = '\"'",
+        "escape = '\"'",
+        "new_line = '\\n'",
+        "auto_detect = false",
+        f"columns = {cols}",
+        f"max_line_size = {MAX_LINE_BYTES}",
+        "strict_mode = true",
+    ]
+    if rejects:
+        opts += [
+            "store_rejects = true",
+            f"rejects_table = {sql_literal(rejects + '_errors')}",
+            f"rejects_scan = {sql_literal(rejects + '_scans')}",
+        ]
+    else:
+        opts.append("ignore_errors = true")
+    return f"read_csv({sql_literal(str(numbered.path))}, {', '.join(opts)})"
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    line: int | None  # physical line (from the record's `__line` field), None if unknown
+    error_type: str
+    message: str
+    csv_line: str  # the record as DuckDB saw it, numbered prefix removed
+
+
+_LEADING_NUMBER = re.compile(r"\s*(\d+),")
+_FIELD_COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def rejected_records(con, rejects: str) -> list[RejectedRecord]:
+    """One entry per record DuckDB rejected (several errors on one record are one record)."""
+    try:
+        rows = con.execute(
+            f"""SELECT min(error_type::VARCHAR), min(error_message), any_value(csv_line)
+                FROM {rejects}_errors GROUP BY scan_id, file_id, line ORDER BY min(byte_position)"""
+        ).fetchall()
+    except duckdb.CatalogException:  # DuckDB creates the rejects tables only when a scan stored rejects
+        return []
+    out = []
+    for error_type, message, csv_line in rows:
+        text = (csv_line or "").lstrip("\r\n")
+        m = _LEADING_NUMBER.match(text)
+        line = int(m.group(1)) if m else None
+        out.append(RejectedRecord(line, error_type, message or "", text[m.end() :] if m else text))
+    con.execute(f"DROP TABLE IF EXISTS {rejects}_errors")
+    con.execute(f"DROP TABLE IF EXISTS {rejects}_scans")
+    return out
+
+
+def reject_reason(rec: RejectedRecord) -> str:
+    """One-line, specific reason for a rejected record."""
+    m = _FIELD_COUNTS.search(rec.message)
+    if rec.error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS") and m:
+        expected, found = int(m.group(1)) - 1, int(m.group(2)) - 1  # without the `__line` field
+        hint = "truncated line?" if found < expected else "unquoted delimiter in a value?"
+        delims = [d for d in (";", "\t", "|") if d in rec.csv_line]
+        if found <= 1 and delims:
+            hint = f"wrong delimiter {delims[0]!r}?"
+        return f"malformed line: {found} fields, the header has {expected} ({hint})"
+    if rec.error_type == "LINE SIZE OVER MAXIMUM":
+        size = re.search(r"Actual Size:\s*(\d+)", rec.message)
+        actual = f"{size.group(1)} bytes" if size else "too long"
+        return f"oversized line: {actual}, the limit is {MAX_LINE_BYTES} bytes"
+    if rec.error_type == "UNQUOTED VALUE":
+        if "unterminated" in rec.message.lower():
+            spanned = rec.csv_line.rstrip("\r\n").count("\n")
+            tail = f", swallowing the next {spanned} line(s)" if spanned else ""
+            return f"malformed line: unterminated quoted value (truncated file?){tail}"
+        return "malformed line: text after a closing quote"
+    if rec.error_type == "CAST" and rec.line is None:
+        return "malformed record: its start could not be located (stray quotes on earlier lines)"
+    return f"malformed line: {rec.error_type.lower()}: {rec.message.splitlines()[0] if rec.message else ''}".rstrip()
