@@ -32,6 +32,9 @@ def test_parquet_export_writes_one_partition_per_batch_date_and_round_trips(ware
         con.execute("SET TimeZone = 'UTC'")
         for table in RESULT_DDL:
             expected = per_batch_counts(con, table)
+            if not expected:  # an empty table has no batch date to partition by
+                assert not (out / table).exists() or not any((out / table).iterdir()), table
+                continue
             assert {p.name for p in (out / table).iterdir()} == {f"batch_date={d:%Y-%m-%d}" for d in expected}
             for day in expected:
                 assert (out / table / f"batch_date={day:%Y-%m-%d}" / "data_0.parquet").is_file()

@@ -653,7 +653,8 @@ def test_sample_warehouse_is_consistent(tmp_path):
     db = build_sample_warehouse(tmp_path / "wh.duckdb")
     con = duckdb.connect(str(db), read_only=True)
     try:
-        for table in ("runs", *BATCH_TABLES):
+        # no obligation in this sample was met on time (views tests rely on that), so that one stays empty
+        for table in ("runs", *(t for t in BATCH_TABLES if t != "sla_met_on_time")):
             assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
         # one ruling per (batch, case), and every hit / gap / feature row belongs to a ruling
         assert (
