@@ -1,0 +1,421 @@
+"""Atomicity proofs on real `aftersales run` processes killed with SIGKILL at named failpoints.
+
+Every run here is a real subprocess (`python -m aftersales.cli run`) on the committed sample
+inbox, talking to one real Prefect server started for the module, so each run skips the ~8 s
+temporary server a server-less Prefect process starts. Eight full runs in all. Also here, because they share the runs: the run-twice
+idempotency check, the concurrent read-only reader, and the `runs` audit trail (stage timings,
+rule-pack versions, counts, Prefect flow-run id, failed attempts arriving through the journal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from aftersales.orchestration.server import start_server
+from aftersales.publish.journal import journal_path, pending_attempts
+from aftersales.rulepack import load_rulebook
+from aftersales.warehouse_schema import BATCH_TABLES
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_INBOX = ROOT / "data" / "sample" / "inbox"
+DAY = date(2026, 11, 27)  # the sample inbox's business date (Makefile DEMO_DATE)
+NEW_DAY = date(2026, 11, 28)  # a second batch, published over DAY's warehouse
+RUN_TIMEOUT_S = 240
+PRE_SWAP_POINTS = ("after-ingest", "after-scoring", "publish-before-commit", "publish-before-swap")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory) -> Path:
+    """The committed sample inbox, or a small generated one where it is missing."""
+    if (SAMPLE_INBOX / "shops.csv").is_file():
+        return SAMPLE_INBOX
+    from aftersales.generate.inbox import generate_inbox
+    from aftersales.generate.spec import GeneratorSpec
+
+    folder = tmp_path_factory.mktemp("generated") / "inbox"
+    generate_inbox(folder, GeneratorSpec(shops=2, orders=60, seed=3, batch_date=DAY), overwrite=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory) -> Path:
+    """A frozen copy of the rule packs: the shared tree's rules/ may change while the module runs."""
+    folder = tmp_path_factory.mktemp("rules") / "rules"
+    shutil.copytree(ROOT / "rules", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_env(rules, tmp_path_factory):
+    """Environment of every `aftersales run` here: private Prefect home and server, quiet, fixed key."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "PREFECT_"))}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        GX_ANALYTICS_ENABLED="False",
+        DO_NOT_TRACK="1",
+        AFTERSALES_PSEUDONYM_KEY="5e" * 32,
+        AFTERSALES_RULES_DIR=str(rules),
+    )
+    server = start_server("127.0.0.1", free_port(), home / "server.log", ui=False, env=env)
+    env["PREFECT_API_URL"] = server.url
+    yield env
+    server.stop()
+
+
+def run_cmd(wh: Path, day: date, reports: Path, inbox: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "aftersales.cli", "run",
+        "--inbox", str(inbox), "--db", str(wh), "--batch-date", day.isoformat(), "--report-dir", str(reports),
+    ]  # fmt: skip
+
+
+def aftersales_run(env: dict, wh: Path, day: date, inbox: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        run_cmd(wh, day, wh.parent / "reports", inbox),
+        env=env,
+        cwd=wh.parent,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    return proc
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, (
+        f"run failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )
+
+
+def run_killed_at(env: dict, wh: Path, day: date, inbox: Path, point: str) -> float:
+    """Start a run frozen at `point`, SIGKILL its whole process group there; returns seconds to the point."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        run_cmd(wh, day, wh.parent / "reports", inbox),
+        env={**env, "AFTERSALES_FAILPOINT": point, "AFTERSALES_FAILPOINT_SLEEP": "300"},
+        cwd=wh.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    try:
+        while True:
+            line = lines.get(timeout=RUN_TIMEOUT_S)
+            if line is None:
+                pytest.fail(
+                    f"run ended (status {proc.wait()}) before failpoint {point}:\n{''.join(seen[-40:])}"
+                )
+            seen.append(line)
+            if line.strip() == f"FAILPOINT {point}":
+                break
+        reached = time.monotonic() - started
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        return reached
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def connect_ro(wh: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(wh), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def all_tables_digest(wh: Path) -> dict[str, str]:
+    """table -> digest of its full sorted content (the 'table-identical' check)."""
+    con = connect_ro(wh)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        return {
+            t: hashlib.sha256(
+                repr(con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()).encode()
+            ).hexdigest()
+            for t in names
+        }
+    finally:
+        con.close()
+
+
+def batch_content(wh: Path, table: str, day: date) -> list[tuple]:
+    """A batch's rows of one table without run_id, sorted: what a rerun must reproduce exactly."""
+    con = connect_ro(wh)
+    try:
+        return con.execute(
+            f"SELECT * EXCLUDE (run_id) FROM {table} WHERE batch_date = ? ORDER BY ALL", [day]
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def scalar(wh: Path, sql: str, params=()):
+    con = connect_ro(wh)
+    try:
+        return con.execute(sql, list(params)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def leftovers(wh: Path) -> list[str]:
+    return sorted(p.name for p in wh.parent.glob(wh.name + ".publish.tmp*"))
+
+
+@pytest.fixture(scope="module")
+def baseline(run_env, inbox, tmp_path_factory) -> Path:
+    """A warehouse holding DAY, published by one successful run. Tests work on copies."""
+    wh = tmp_path_factory.mktemp("baseline") / "wh.duckdb"
+    assert_ok(aftersales_run(run_env, wh, DAY, inbox))
+    return wh
+
+
+def copy_warehouse(src: Path, dest_dir: Path) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wh = dest_dir / src.name
+    shutil.copyfile(src, wh)
+    return wh
+
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time, duckdb, pathlib
+    wh, stop, day = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+    loops, errors, seen, slowest = 0, [], [], 0.0
+    while not stop.exists():
+        t0 = time.monotonic()
+        try:
+            con = duckdb.connect(wh, read_only=True)
+            state = con.execute(
+                "SELECT count(*), min(run_id), max(run_id) FROM rulings WHERE batch_date = ?::DATE", [day]
+            ).fetchone()
+            con.close()
+            if not seen or seen[-1] != list(state):
+                seen.append(list(state))
+            loops += 1
+            time.sleep(0.005)  # a busy reader, not a CPU hog on a shared machine
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        slowest = max(slowest, time.monotonic() - t0)
+    print(json.dumps({"loops": loops, "errors": errors[:5], "error_count": len(errors),
+                      "seen": seen, "slowest_s": round(slowest, 4)}))
+    """
+)
+
+
+class Reader:
+    """A separate process opening the warehouse read-only, querying and closing it, in a loop."""
+
+    def __init__(self, wh: Path, env: dict):
+        self.stop_file = wh.parent / "stop-reader"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", READER, str(wh), str(self.stop_file), DAY.isoformat()],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def result(self) -> dict:
+        self.stop_file.touch()
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return json.loads(out)
+
+
+def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_reader(
+    run_env, inbox, baseline, tmp_path
+):
+    wh = copy_warehouse(baseline, tmp_path)
+    before_sha, before_tables = sha256(wh), all_tables_digest(wh)
+    reached = {}
+    for point in PRE_SWAP_POINTS:
+        reached[point] = round(run_killed_at(run_env, wh, DAY, inbox, point), 1)
+        assert sha256(wh) == before_sha, f"warehouse bytes changed by a run killed at {point}"
+        assert all_tables_digest(wh) == before_tables
+        assert not journal_path(wh).exists()  # a SIGKILL leaves no journal line, and no torn one
+    # The two publish failpoints leave the temporary copy behind; the warehouse never saw it.
+    assert leftovers(wh)
+    stale_work = sorted(p.name for p in (wh.parent / ".work").iterdir())
+    assert len(stale_work) == len(PRE_SWAP_POINTS)  # work databases of killed runs stay behind
+
+    # The rerun of DAY, with a reader hammering the warehouse from another process meanwhile.
+    reader = Reader(wh, run_env)
+    time.sleep(0.5)
+    started = time.monotonic()
+    rerun = aftersales_run(run_env, wh, DAY, inbox)
+    run_s = time.monotonic() - started
+    time.sleep(0.3)
+    seen = reader.result()
+    assert_ok(rerun)
+    print(f"seconds to failpoint: {reached}; rerun {run_s:.1f}s; reader: {seen}")
+    assert leftovers(wh) == []  # stale temporaries of killed publishes are removed
+
+    # Reader: never a lock error, and only whole batches: the old run's rows, then the new run's.
+    assert seen["error_count"] == 0, seen["errors"]
+    assert seen["loops"] > 20
+    old_run = scalar(baseline, "SELECT any_value(run_id) FROM rulings WHERE batch_date = ?", [DAY])
+    new_run = scalar(wh, "SELECT any_value(run_id) FROM rulings WHERE batch_date = ?", [DAY])
+    count = scalar(wh, "SELECT count(*) FROM rulings WHERE batch_date = ?", [DAY])
+    assert old_run != new_run and count > 0
+    assert seen["seen"] == [[count, old_run, old_run], [count, new_run, new_run]]
+
+    # Idempotency: the rerun reproduces DAY exactly (bar run_id); nothing duplicated.
+    for table in BATCH_TABLES:
+        assert batch_content(wh, table, DAY) == batch_content(baseline, table, DAY), (
+            f"{table} differs on rerun"
+        )
+    assert scalar(wh, "SELECT count(DISTINCT run_id) FROM rulings WHERE batch_date = ?", [DAY]) == 1
+    assert scalar(wh, "SELECT count(*) - count(DISTINCT (case_kind, case_id)) FROM rulings") == 0
+    assert scalar(wh, "SELECT count(*) - count(DISTINCT breach_id) FROM sla_breaches") == 0
+    breach_ids = "SELECT list(breach_id ORDER BY breach_id) FROM sla_breaches WHERE batch_date = ?"
+    assert scalar(wh, breach_ids, [DAY]) == scalar(baseline, breach_ids, [DAY])
+    assert scalar(wh, "SELECT count(*) FROM sla_breaches WHERE batch_date = ?", [DAY]) > 0
+    # runs: one row per completed attempt (the SIGKILLed ones died without a trace).
+    con = connect_ro(wh)
+    assert con.execute("SELECT batch_date, status, count(*) FROM runs GROUP BY ALL").fetchall() == [
+        (DAY, "success", 2)
+    ]
+    con.close()
+
+
+def test_a_kill_after_the_swap_leaves_the_new_batch_complete_and_the_journal_catches_up(
+    run_env, inbox, baseline, tmp_path
+):
+    wh = copy_warehouse(baseline, tmp_path)
+    # A refused attempt first: it is journalled beside the warehouse, which stays untouched.
+    before_sha = sha256(wh)
+    refused = aftersales_run(run_env, wh, NEW_DAY, tmp_path / "no-such-inbox")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: inbox")
+    assert sha256(wh) == before_sha
+    (failed,) = pending_attempts(wh)
+    assert (failed["status"], failed["batch_date"]) == ("failed", NEW_DAY.isoformat())
+    assert failed["error"].startswith("inbox ") and failed["error"].endswith("does not exist")
+
+    run_killed_at(run_env, wh, NEW_DAY, inbox, "publish-after-swap")
+    killed_state = {t: batch_content(wh, t, NEW_DAY) for t in BATCH_TABLES}
+    killed_run = scalar(wh, "SELECT any_value(run_id) FROM rulings WHERE batch_date = ?", [NEW_DAY])
+    assert killed_state["rulings"] and killed_state["case_features"]
+    assert scalar(wh, "SELECT status FROM runs WHERE run_id = ?", [killed_run]) == "success"
+    # The journalled failure went in with it; the kill left it in the journal too.
+    assert scalar(wh, "SELECT count(*) FROM runs WHERE run_id = ?", [failed["run_id"]]) == 1
+    assert [r["run_id"] for r in pending_attempts(wh)] == [failed["run_id"]]
+
+    assert_ok(aftersales_run(run_env, wh, NEW_DAY, inbox))
+    # The killed run's batch was already complete: a full rerun reproduces it exactly (bar run_id).
+    for table in BATCH_TABLES:
+        assert batch_content(wh, table, NEW_DAY) == killed_state[table], table
+        assert batch_content(wh, table, DAY) == batch_content(baseline, table, DAY), (
+            f"{table}: other date moved"
+        )
+    assert not journal_path(wh).exists()
+    con = connect_ro(wh)
+    assert con.execute(
+        "SELECT status, error, flow_run_id FROM runs WHERE run_id = ?", [failed["run_id"]]
+    ).fetchall() == [
+        ("failed", failed["error"], None)  # once; refused before Prefect started, so no flow run
+    ]
+    assert con.execute("SELECT count(*) - count(DISTINCT run_id) FROM runs").fetchone()[0] == 0
+    assert con.execute(
+        "SELECT batch_date, status, count(*) FROM runs GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [
+        (DAY, "success", 1),
+        (NEW_DAY, "failed", 1),
+        (NEW_DAY, "success", 2),
+    ]
+    con.close()
+
+
+def test_runs_records_timings_versions_counts_and_the_prefect_flow_run(run_env, rules, inbox, baseline):
+    con = connect_ro(baseline)
+    rel = con.execute("SELECT * FROM runs")
+    names = [d[0] for d in rel.description]
+    (run,) = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+    # Every inbox file has a ledger line (ingested, skipped or duplicate); a row rejected for two
+    # reasons has two quarantine lines but is one quarantined row.
+    ledger_files, ledger_rows, ledger_quarantined = con.execute(
+        "SELECT count(*), sum(rows_read), sum(rows_quarantined) FROM file_ledger"
+    ).fetchone()
+    quarantined = con.execute(
+        "SELECT count(DISTINCT (source_file, line_number)) FROM quarantine WHERE line_number IS NOT NULL"
+    ).fetchone()[0]
+    con.close()
+    book = load_rulebook(rules)
+    assert (run["batch_date"], run["status"], run["error"]) == (DAY, "success", None)
+    assert run["finished_at"] >= run["started_at"]
+    timings = json.loads(run["stage_timings"])
+    assert {"preflight", "ingest", "score", "sla", "health"} <= set(timings)
+    assert all(isinstance(v, float | int) and v >= 0 for v in timings.values())
+    assert json.loads(run["rule_pack_versions"]) == {p.id: p.version for p in book.packs}
+    assert run["policy_version"] == book.policy_version
+    assert run["files_read"] == ledger_files > 0
+    assert run["rows_read"] == ledger_rows > 0
+    assert run["rows_quarantined"] == ledger_quarantined == quarantined > 0
+    assert run["inbox"] == str(inbox)
+    # The flow-run id is a real, completed run of the nightly flow on the module's Prefect server.
+    script = textwrap.dedent(
+        """
+        import asyncio, json, sys
+        from prefect.client.orchestration import get_client
+        async def main(flow_run_id):
+            async with get_client() as client:
+                fr = await client.read_flow_run(flow_run_id)
+                flow = await client.read_flow(fr.flow_id)
+                print(json.dumps([flow.name, fr.state.type.value, fr.parameters["batch_date"]]))
+        asyncio.run(main(sys.argv[1]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, run["flow_run_id"]],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["aftersales-nightly", "COMPLETED", DAY.isoformat()]
