@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from aftersales.publish import clear_attempts, pending_attempts, publish_batch, record_failed_attempt
+from aftersales.publish import (
+    clear_attempts,
+    pending_attempts,
+    publish_batch,
+    record_attempt_started,
+    record_failed_attempt,
+    running_attempts,
+)
 from aftersales.rulepack import RuleBook, RulePackError, load_rulebook
 from aftersales.settings import Settings
+
+STALE_WORK_DAYS = 3.0
 
 
 class BatchRefused(Exception):
@@ -146,8 +156,9 @@ def run_row(
 
 
 def stage_publish(paths: BatchPaths, batch_date: date, this_run: dict):
-    """Swap the batch in, together with this run's row and any journalled failed attempts."""
-    journalled = pending_attempts(paths.warehouse)
+    """Swap the batch in, with this run's row and every attempt that ended without publishing."""
+    run_id = this_run["run_id"]
+    settled = pending_attempts(paths.warehouse, exclude={run_id})
 
     def refresh_views(con) -> None:
         try:
@@ -157,10 +168,32 @@ def stage_publish(paths: BatchPaths, batch_date: date, this_run: dict):
         create_views(con)
 
     summary = publish_batch(
-        paths.work_db, paths.warehouse, batch_date, [*journalled, this_run], after_swap_in=refresh_views
+        paths.work_db, paths.warehouse, batch_date, [*settled, this_run], after_swap_in=refresh_views
     )
-    clear_attempts(paths.warehouse, journalled)
+    clear_attempts(paths.warehouse, settled, also={run_id})
+    remove_stale_work(paths)
     return summary
+
+
+def record_started(paths: BatchPaths, row: dict) -> None:
+    record_attempt_started(paths.warehouse, row)
+
+
+def remove_stale_work(paths: BatchPaths, keep_days: float = STALE_WORK_DAYS) -> list[str]:
+    """Work folders of killed or failed runs are kept a few days for debugging, then removed."""
+    root = paths.work_dir.parent
+    if not root.is_dir():
+        return []
+    in_progress = {r["run_id"] for r in running_attempts(paths.warehouse)}
+    cutoff = time.time() - keep_days * 86400
+    removed = []
+    for folder in root.iterdir():
+        if folder == paths.work_dir or folder.name in in_progress or not folder.is_dir():
+            continue
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 def record_failure(paths: BatchPaths, row: dict) -> None:

@@ -111,6 +111,20 @@ def nightly_batch(
         logger.info("stage %s finished in %.2fs", name, timings[name])
         return out
 
+    pipeline.record_started(
+        paths,
+        pipeline.run_row(
+            run_id,
+            day,
+            started_at,
+            "running",
+            book=None,
+            ingest=None,
+            stage_timings={},
+            inbox=paths.inbox,
+            flow_run_id=flow_run_id,
+        ),
+    )
     try:
         book = timed("preflight", stages.preflight, paths.inbox, paths.rules_dir)
         ingest = pipeline.summary_dict(timed("ingest", stages.ingest, paths, day, run_id, settings))

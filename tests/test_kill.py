@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from aftersales.orchestration.server import start_server
-from aftersales.publish.journal import journal_path, pending_attempts
+from aftersales.publish.journal import KILLED, journal_path, pending_attempts
 from aftersales.rulepack import load_rulebook
 from aftersales.warehouse_schema import BATCH_TABLES
 
@@ -273,11 +273,15 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
     wh = copy_warehouse(baseline, tmp_path)
     before_sha, before_tables = sha256(wh), all_tables_digest(wh)
     reached = {}
-    for point in PRE_SWAP_POINTS:
+    for n, point in enumerate(PRE_SWAP_POINTS, start=1):
         reached[point] = round(run_killed_at(run_env, wh, DAY, inbox, point), 1)
         assert sha256(wh) == before_sha, f"warehouse bytes changed by a run killed at {point}"
         assert all_tables_digest(wh) == before_tables
-        assert not journal_path(wh).exists()  # a SIGKILL leaves no journal line, and no torn one
+        # the killed run's `running` line is all it left: the next publish reports it as failed
+        killed = pending_attempts(wh)
+        assert [(r["status"], r["error"], r["batch_date"]) for r in killed] == [
+            ("failed", KILLED, DAY.isoformat())
+        ] * n
     # The two publish failpoints leave the temporary copy behind; the warehouse never saw it.
     assert leftovers(wh)
     stale_work = sorted(p.name for p in (wh.parent / ".work").iterdir())
@@ -315,11 +319,16 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
     breach_ids = "SELECT list(breach_id ORDER BY breach_id) FROM sla_breaches WHERE batch_date = ?"
     assert scalar(wh, breach_ids, [DAY]) == scalar(baseline, breach_ids, [DAY])
     assert scalar(wh, "SELECT count(*) FROM sla_breaches WHERE batch_date = ?", [DAY]) > 0
-    # runs: one row per completed attempt (the SIGKILLed ones died without a trace).
+    # runs: one row per attempt, the SIGKILLed ones included (settled from the journal).
+    assert not journal_path(wh).exists()
     con = connect_ro(wh)
-    assert con.execute("SELECT batch_date, status, count(*) FROM runs GROUP BY ALL").fetchall() == [
-        (DAY, "success", 2)
+    assert con.execute(
+        "SELECT batch_date, status, count(*) FROM runs GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [
+        (DAY, "failed", len(PRE_SWAP_POINTS)),
+        (DAY, "success", 2),
     ]
+    assert con.execute("SELECT DISTINCT error FROM runs WHERE status = 'failed'").fetchall() == [(KILLED,)]
     con.close()
 
 
@@ -344,7 +353,9 @@ def test_a_kill_after_the_swap_leaves_the_new_batch_complete_and_the_journal_cat
     assert scalar(wh, "SELECT status FROM runs WHERE run_id = ?", [killed_run]) == "success"
     # The journalled failure went in with it; the kill left it in the journal too.
     assert scalar(wh, "SELECT count(*) FROM runs WHERE run_id = ?", [failed["run_id"]]) == 1
-    assert [r["run_id"] for r in pending_attempts(wh)] == [failed["run_id"]]
+    # The kill after the swap left its own `running` line: it settles harmlessly (its success row
+    # is already in `runs`; INSERT OR IGNORE keeps it).
+    assert {r["run_id"] for r in pending_attempts(wh)} == {failed["run_id"], killed_run}
 
     assert_ok(aftersales_run(run_env, wh, NEW_DAY, inbox))
     # The killed run's batch was already complete: a full rerun reproduces it exactly (bar run_id).
@@ -354,6 +365,7 @@ def test_a_kill_after_the_swap_leaves_the_new_batch_complete_and_the_journal_cat
             f"{table}: other date moved"
         )
     assert not journal_path(wh).exists()
+    assert scalar(wh, "SELECT status FROM runs WHERE run_id = ?", [killed_run]) == "success"
     con = connect_ro(wh)
     assert con.execute(
         "SELECT status, error, flow_run_id FROM runs WHERE run_id = ?", [failed["run_id"]]
