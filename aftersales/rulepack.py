@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
+from aftersales.vocabulary import MARKETS, PROGRAMS
+
 FIRMNESS = ("S", "3P", "I")
-MARKETS = ("US", "UK", "TH", "VN", "ID", "MY", "PH", "SG")
-PROGRAMS = ("local", "cross_border")
 RULE_FILES = ("policy.yaml", "sla.yaml", "health.yaml")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C parser: packs are read every run
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"

@@ -17,17 +17,9 @@ from pathlib import Path
 
 import duckdb
 
+from aftersales.vocabulary import DECISIONS, HEALTH_METRICS
 from aftersales.warehouse_schema import create_result_tables
 
-# Contract §3 vocabularies (the interface, not policy values).
-DECISIONS: tuple[str, ...] = (
-    "buyer_favour",
-    "partial_refund",
-    "seller_favour",
-    "need_evidence",
-    "manual_review",
-)
-HEALTH_METRICS: tuple[str, ...] = ("sfcr", "ldr", "chat_reply_rate", "sfrr")
 STATUS_RANK = "CASE status WHEN 'breach' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END"
 
 # Inputs a warehouse may lack (see docs/ANALYST_GUIDE.md, "SLA compliance"): a warehouse created

@@ -21,6 +21,19 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from aftersales.vocabulary import (
+    APPEAL_TYPES,
+    CANCEL_REQUESTERS,
+    EVIDENCE_SUBMITTERS,
+    EVIDENCE_TYPES,
+    MARKETS,
+    MESSAGE_TYPES,
+    PROGRAMS,
+    RETURN_TYPES,
+    SELLER_DECISIONS,
+    SENDER_ROLES,
+)
+
 PARSED_TYPES = frozenset({"time", "money", "int", "bigint", "float", "bool"})
 PERSONAL_TYPES = frozenset({"pii", "username", "content"})
 
@@ -29,10 +42,6 @@ PERSONAL_TYPES = frozenset({"pii", "username", "content"})
 MONTH_FIRST_MARKETS = frozenset({"US"})
 # Currencies written without minor units, so "125.000" means 125000 (VND; IDR in practice).
 ZERO_DECIMAL_MARKETS = frozenset({"VN", "ID"})
-
-MARKETS = ("US", "UK", "TH", "VN", "ID", "MY", "PH", "SG")
-PROGRAMS = ("local", "cross_border")
-SELLER_DECISIONS = ("Approved", "Rejected")
 
 
 @dataclass(frozen=True)
@@ -222,7 +231,7 @@ AFTERSALES_REQUESTS = Kind(
             "enum",
             required=True,
             not_null=True,
-            values=("Refund only", "Return and refund", "Replacement", "Partial refund"),
+            values=RETURN_TYPES,
             value_aliases=(("Return & refund", "Return and refund"), ("Return/Refund", "Return and refund")),
         ),
         C("Return Reason", "text"),
@@ -265,7 +274,7 @@ CANCELLATIONS = Kind(
     columns=(
         C("Cancellation ID", "id", required=True, not_null=True, aliases=("Cancel ID",)),
         C("Order ID", "id", required=True, not_null=True),
-        C("Requested By", "enum", values=("Buyer", "Seller", "System")),
+        C("Requested By", "enum", values=CANCEL_REQUESTERS),
         C("Cancel Reason", "text"),
         C("Request Time", "time", required=True, not_null=True),
         C("Seller Response Time", "time"),
@@ -290,12 +299,12 @@ MESSAGES = Kind(
             "enum",
             required=True,
             not_null=True,
-            values=("Buyer", "Seller", "Chatbot", "System"),
+            values=SENDER_ROLES,
         ),
         C(
             "Message Type",
             "enum",
-            values=("text", "image", "video", "sticker", "order_card", "product_card"),
+            values=MESSAGE_TYPES,
         ),
         C("Sent Time", "time", required=True, not_null=True),
         C("Content", "content", aliases=("Message Content",)),
@@ -314,27 +323,14 @@ EVIDENCE = Kind(
             "enum",
             required=True,
             not_null=True,
-            values=("Buyer", "Seller", "Carrier", "Platform"),
+            values=EVIDENCE_SUBMITTERS,
         ),
         C(
             "Evidence Type",
             "enum",
             required=True,
             not_null=True,
-            values=(
-                "photo",
-                "video",
-                "unboxing_video",
-                "tracking",
-                "proof_of_delivery",
-                "chat_screenshot",
-                "listing_snapshot",
-                "invoice",
-                "lab_report",
-                "awb_photo",
-                "packing_photo",
-                "comparison_photo",
-            ),
+            values=EVIDENCE_TYPES,
         ),
         C("Uploaded Time", "time"),
         C("File Name", "text"),
@@ -357,14 +353,7 @@ APPEALS = Kind(
             "enum",
             required=True,
             not_null=True,
-            values=(
-                "arbitration_lost",
-                "auto_refund_overdue",
-                "speedy_refund",
-                "return_not_received",
-                "item_damaged_or_used",
-                "wrong_item_returned",
-            ),
+            values=APPEAL_TYPES,
         ),
         C("Appeal Available Time", "time"),
         C("Submitted Time", "time"),

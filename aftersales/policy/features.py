@@ -10,33 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CASE_KINDS = ("return_refund", "replacement", "cancellation", "appeal")
-DECISIONS = ("buyer_favour", "partial_refund", "seller_favour", "need_evidence", "manual_review")
-LIABLE_PARTIES = ("seller", "buyer", "carrier", "platform", "none")
-REMEDIES = ("refund_only", "return_and_refund", "replacement", "partial_refund", "cancel_order", "none")
+from aftersales.vocabulary import (  # noqa: F401 - re-exported for the policy modules
+    APPEAL_TYPES,
+    CASE_KINDS,
+    DECISIONS,
+    EVIDENCE_TYPES,
+    LIABLE_PARTIES,
+    REMEDIES,
+)
+
 PARTIES = ("buyer", "seller", "carrier", "platform")
-EVIDENCE_TYPES = (
-    "photo",
-    "video",
-    "unboxing_video",
-    "tracking",
-    "proof_of_delivery",
-    "chat_screenshot",
-    "listing_snapshot",
-    "invoice",
-    "lab_report",
-    "awb_photo",
-    "packing_photo",
-    "comparison_photo",
-)
-APPEAL_TYPES = (
-    "arbitration_lost",
-    "auto_refund_overdue",
-    "speedy_refund",
-    "return_not_received",
-    "item_damaged_or_used",
-    "wrong_item_returned",
-)
 REQUEST_TYPES = (
     "refund_only",
     "return_and_refund",

@@ -43,10 +43,11 @@ import duckdb
 from aftersales.rulepack import Rule, RuleBook, RulePackError, load_rulebook
 from aftersales.sla.clocks import load_clock_rules
 from aftersales.sla.obligations import prepare_obligations
+from aftersales.vocabulary import HEALTH_METRICS
 from aftersales.warehouse_schema import RESULT_DDL
 
 HEALTH_FILE = "health.yaml"
-METRICS = ("sfcr", "ldr", "chat_reply_rate", "sfrr")
+METRICS = HEALTH_METRICS
 OPS = ("<", "<=", ">", ">=")
 LOWER_IS_BETTER = {"<", "<="}
 
