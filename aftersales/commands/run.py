@@ -93,8 +93,8 @@ def print_summary(result: dict) -> None:
     for table, count in result.get("publish", {}).get("rows", {}).items():
         click.echo(f"  {table:<20} {count:>10}")
     click.echo(
-        f"quarantine: {ingest.get('rows_quarantined')} rows "
-        f"(validation report: {ingest.get('validation_report_path')})"
+        f"quarantine: {ingest.get('rows_quarantined')} rows quarantined, {ingest.get('files_skipped')} files "
+        f"skipped (table quarantine; validation report: {ingest.get('validation_report_path')})"
     )
     if result.get("report_page"):
         click.echo(f"report page: {result['report_page']}")
