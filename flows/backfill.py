@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from aftersales import progress
 from aftersales.orchestration.backfill import plan_backfill, published_runs
 from flows.nightly import nightly_batch
 
@@ -71,6 +72,7 @@ def backfill_batches(
             logger.error("batch %s failed, backfill stopped: %s", step.batch_date, entry["reason"])
             raise BackfillStopped(f"batch {step.batch_date} failed: {entry['reason']}", summary) from exc
         entry.update(action="ran", run_id=result["run_id"], seconds=round(time.monotonic() - started, 2))
+        progress.advance(f"batch {step.batch_date}")
         entry["rulings"] = result.get("publish", {}).get("rows", {}).get("rulings")
         logger.info("batch %s published by run %s", step.batch_date, result["run_id"])
     return summary

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from aftersales import pipeline
+from aftersales import pipeline, progress
 from aftersales.failpoints import failpoint
 from aftersales.settings import load_settings
 from tasks import stages
@@ -108,6 +108,7 @@ def nightly_batch(
         t0 = time.monotonic()
         out = fn(*args)
         timings[name] = round(time.monotonic() - t0, 3)
+        progress.advance(name)
         logger.info("stage %s finished in %.2fs", name, timings[name])
         return out
 

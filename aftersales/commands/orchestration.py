@@ -136,18 +136,20 @@ def backfill_command(first, last, inbox, warehouse, force, rules_dir, report_dir
     except pipeline.BatchRefused as exc:
         raise click.ClickException(str(exc)) from exc
     quiet_prefect_defaults(verbose)
+    from aftersales import progress
     from flows.backfill import BackfillStopped, backfill_batches
 
     try:
-        summary = backfill_batches(
-            date_from=first.isoformat(),
-            date_to=last.isoformat(),
-            inbox=str(inbox),
-            warehouse=str(Path(warehouse).resolve()),
-            force=force,
-            rules_dir=str(Path(rules_dir).resolve()),
-            report_dir=str(Path(report_dir).resolve()),
-        )
+        with progress.bar(len(to_run), "backfill"):
+            summary = backfill_batches(
+                date_from=first.isoformat(),
+                date_to=last.isoformat(),
+                inbox=str(inbox),
+                warehouse=str(Path(warehouse).resolve()),
+                force=force,
+                rules_dir=str(Path(rules_dir).resolve()),
+                report_dir=str(Path(report_dir).resolve()),
+            )
     except BackfillStopped as exc:
         print_backfill(exc.summary)
         raise click.ClickException(f"{exc}; re-run the same command to resume from there") from exc

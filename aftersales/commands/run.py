@@ -66,16 +66,18 @@ def run_batch(
     except pipeline.BatchRefused as exc:
         refuse(paths, run_id, batch_date, exc)
 
+    from aftersales import progress
     from flows.nightly import nightly_batch
 
     try:
-        return nightly_batch(
-            inbox=str(paths.inbox),
-            warehouse=str(paths.warehouse),
-            batch_date=batch_date.isoformat(),
-            rules_dir=str(paths.rules_dir),
-            report_dir=str(paths.report_dir),
-        )
+        with progress.bar(len(progress.NIGHTLY_STAGES), f"batch {batch_date}"):
+            return nightly_batch(
+                inbox=str(paths.inbox),
+                warehouse=str(paths.warehouse),
+                batch_date=batch_date.isoformat(),
+                rules_dir=str(paths.rules_dir),
+                report_dir=str(paths.report_dir),
+            )
     except Exception as exc:
         if verbose:
             raise

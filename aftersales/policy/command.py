@@ -25,12 +25,27 @@ _RULES_OPTION = click.option(
 def register(group: click.Group) -> None:
     @group.group("rules")
     def rules() -> None:
-        """Author and check rule packs."""
+        """Author and check rule packs.
+
+        \b
+        Examples:
+          aftersales rules lint
+          aftersales rules test --pack us_local
+          aftersales rules lint --rules /tmp/candidate-rules
+        """
 
     @rules.command("lint")
     @_RULES_OPTION
     def lint(rules_dir: Path) -> None:
-        """Check schema, conditions, overlaps, Chinese clauses, sources and version periods."""
+        """Check schema, conditions, overlaps, Chinese clauses, sources and version periods.
+
+        Exit status 1 with one line per problem when any pack is invalid.
+
+        \b
+        Examples:
+          aftersales rules lint
+          aftersales rules lint --rules /tmp/candidate-rules
+        """
         report = lint_rules(rules_dir)
         for problem in report.problems:
             click.echo(problem, err=True)
@@ -42,7 +57,16 @@ def register(group: click.Group) -> None:
     @_RULES_OPTION
     @click.option("--pack", "packs", multiple=True, help="Only this pack (repeatable).")
     def test(rules_dir: Path, packs: tuple[str, ...]) -> None:
-        """Run the scenario files beside the packs and print rule coverage."""
+        """Run the scenario files beside the packs and print rule coverage.
+
+        Scenarios live in rules/<pack>/scenarios/*.yaml (case facts -> expected decision, liable
+        party, fired rules). Exit status 1 when a scenario fails or a rule is exercised by none.
+
+        \b
+        Examples:
+          aftersales rules test
+          aftersales rules test --pack sea_local --pack sea_cross_border
+        """
         try:
             report = run_scenarios(rules_dir, list(packs) or None)
         except RulePackError as exc:
@@ -74,7 +98,14 @@ def register(group: click.Group) -> None:
         help="Batch to show (default: the latest that judged the case).",
     )
     def explain(case_id: str, db: Path, lang: str, batch_date: dt.datetime | None) -> None:
-        """Print a case's ruling and its rule trace."""
+        """Print a case's ruling and its rule trace.
+
+        \b
+        Examples:
+          aftersales explain 403084933379717803 --db warehouse/aftersales.duckdb
+          aftersales explain 403084933379717803 --db warehouse/aftersales.duckdb --lang zh
+          aftersales explain CX-1001 --db warehouse/aftersales.duckdb --batch-date 2026-11-26
+        """
         try:
             click.echo(explain_case(db, case_id, lang, batch_date.date() if batch_date else None))
         except ExplainError as exc:
