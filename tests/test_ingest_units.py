@@ -17,7 +17,7 @@ from aftersales.ingest.errors import FileRejected
 from aftersales.ingest.greetings import classify_greetings
 from aftersales.ingest.kinds import KINDS, header_key, recognise
 from aftersales.ingest.pseudonyms import buyer_pseudonym, install_pseudonym_key, pseudonym_sql
-from aftersales.ingest.readers import read_csv_sql, rejected_records
+from aftersales.ingest.readers import read_csv_sql, read_csvs_sql, rejected_records, rejected_records_by_path
 from aftersales.ingest.records import number_records
 from aftersales.ingest.typing_sql import enum_sql, install_macros
 
@@ -161,6 +161,28 @@ def test_unterminated_quote_swallows_the_rest_into_one_rejected_record(tmp_path)
     (reject,) = rejected_records(con, "rj")
     assert reject.line == 3
     assert reject.error_type == "UNQUOTED VALUE"
+
+
+def test_files_read_together_keep_their_rows_and_rejects_apart(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = number_records([b"x,y\n1,2\n3,4,5\n6,7\n"], tmp_path / "a" / "n.csv")
+    second = number_records([b"x,y\n\n8,9\n10\n"], tmp_path / "b" / "n.csv")
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT filename, __line, c0, c1 FROM {read_csvs_sql([first, second], 'rj')} ORDER BY 1, 2"
+    ).fetchall()
+    assert rows == [
+        (str(first.path), 2, "1", "2"),
+        (str(first.path), 4, "6", "7"),
+        (str(second.path), 3, "8", "9"),
+    ]
+    rejects = rejected_records_by_path(con, "rj")
+    assert {path: [(r.line, r.error_type) for r in recs] for path, recs in rejects.items()} == {
+        str(first.path): [(3, "TOO MANY COLUMNS")],
+        str(second.path): [(4, "MISSING COLUMNS")],
+    }
+    assert rejected_records_by_path(con, "rj") == {}  # the rejects tables are dropped once read
 
 
 def test_header_only_and_blank_files(tmp_path):

@@ -6,10 +6,12 @@ Flow (all typing and counting in DuckDB SQL; Python only streams bytes and orche
    are ledgered as duplicates. Files outside a known shop folder, undecodable, binary, empty,
    of unknown kind or missing a required column are skipped with a reason (ledger + one
    quarantine row with a NULL line number); the run goes on.
-3. Each readable file is decoded and numbered (physical line per record), read by DuckDB's
-   `read_csv` and typed in one SELECT into an in-memory table per kind. Malformed records
-   (DuckDB rejects) are quarantined with their line; a description row under the header is
-   detected, skipped and counted.
+3. Each readable file is decoded and numbered (physical line per record); its header is checked
+   with the kind's GX header suite (once per distinct header set). Files sharing kind, header row,
+   market and zone are read by one multi-file DuckDB `read_csv` and typed in one SELECT into a
+   table per kind; a file whose records are not all accounted for by that scan is read again on
+   its own. Malformed records (DuckDB rejects) are quarantined with their line; a description
+   row under the header is detected, skipped and counted.
 4. Each kind is validated once with its Great Expectations suite; every failing record is
    quarantined once per failed expectation, with a reason naming expectation and column, and is
    staged zero times. A duplicated record key keeps its latest clean version (later file in path
@@ -47,7 +49,14 @@ from aftersales.ingest.kinds import KINDS, SHOP_EXPORT_KINDS, Kind, Recognition,
 from aftersales.ingest.ledger import LEDGER_COLUMNS, LedgerEntry, ledger_rows, mark_duplicates
 from aftersales.ingest.pseudonyms import install_pseudonym_key, pseudonym_sql
 from aftersales.ingest.quarantine import masked_raw_from_line, masked_raw_sql
-from aftersales.ingest.readers import prepare, read_csv_sql, reject_reason, rejected_records
+from aftersales.ingest.readers import (
+    prepare,
+    read_csv_sql,
+    read_csvs_sql,
+    reject_reason,
+    rejected_records,
+    rejected_records_by_path,
+)
 from aftersales.ingest.records import NumberedCsv
 from aftersales.ingest.typing_sql import (
     FileContext,
@@ -109,6 +118,7 @@ class _FileRead:
     numbered: NumberedCsv
     recognition: Recognition
     column_outcomes: list[GateOutcome]
+    together: bool = False  # typed by a multi-file scan of its layout (every record accounted for)
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,7 @@ class _Run:
         self.validation_rows: list[tuple] = []
         self.sniffs: dict[int, Sniff] = {}
         self.outcomes: dict[str, list[GateOutcome]] = {}
+        self.pending_q_rows: list[tuple] = []  # quarantine rows of the reading pass, inserted in bulk
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")
         con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
@@ -227,6 +238,7 @@ class _Run:
             self._read(entry, numbered, recognition)
         except FileRejected as exc:
             raise InboxError(f"{SHOPS_FILE}: {exc.reason}") from None
+        self._flush_q_rows()
         problems = self.con.execute(
             "SELECT line, reason FROM q_rows WHERE file = 0 ORDER BY line NULLS FIRST, reason"
         ).fetchall()
@@ -273,12 +285,21 @@ class _Run:
             else:
                 entry.shop_id = rel.parts[0]
         mark_duplicates(self.entries)
+        # Files with the same kind, header row, market and zone are typed by one SELECT over one
+        # multi-file `read_csv` (DuckDB parallelises it; planning happens once per layout, not
+        # once per file). Rows, rejects and line numbers stay per file.
+        layouts: dict[tuple, list[_FileRead]] = {}
         for entry in self.entries[1:]:
-            if entry.status == "ingested":
-                self._read_export(entry)
+            if entry.status == "ingested" and (read := self._plan_export(entry)) is not None:
+                shop = self.shops[entry.shop_id]
+                key = (read.recognition.kind.name, tuple(read.numbered.header), shop.market, shop.timezone)
+                layouts.setdefault(key, []).append(read)
+        for reads in layouts.values():
+            self._read_layout(reads)
         for entry in self.entries:
             if entry.status == "skipped":
                 self._quarantine_file(entry)
+        self._flush_q_rows()
 
     def _fingerprint(self, entry: LedgerEntry) -> Sniff:
         found = sniff(entry.path)
@@ -286,7 +307,8 @@ class _Run:
         self.sniffs[entry.index] = found
         return found
 
-    def _read_export(self, entry: LedgerEntry) -> None:
+    def _plan_export(self, entry: LedgerEntry) -> _FileRead | None:
+        """Decode, number, recognise and check the header of one export; None when it is skipped."""
         try:
             numbered = prepare(entry.path, self.sniffs[entry.index], self.tmp / f"{entry.index}.csv")
             recognition = recognise(numbered.header)
@@ -297,20 +319,82 @@ class _Run:
                     f"a shop registry inside a shop folder: only the inbox's {SHOPS_FILE} is read"
                 )
             entry.file_kind = recognition.kind.name
-            self._read(entry, numbered, recognition)
+            outcomes = self._check_header(entry, numbered, recognition)
         except FileRejected as exc:
             entry.skip(exc.reason, exc.expectation)
             entry.rows_read = 0
+            return None
+        return _FileRead(entry, numbered, recognition, outcomes)
+
+    def _read_layout(self, reads: list[_FileRead]) -> None:
+        """Type the records of files sharing one layout into the kind's table in one statement."""
+        if len(reads) == 1:
+            self._read_export(reads[0])
+            return
+        first = reads[0]
+        kind, shop = first.recognition.kind, self.shops[first.entry.shop_id]
+        files = ", ".join(
+            f"({sql_literal(str(r.numbered.path))}, {r.entry.index}, {sql_literal(r.entry.source_file)}, "
+            f"{sql_literal(r.entry.shop_id or '')})"
+            for r in reads
+        )
+        source = (
+            f"(SELECT f.file_index AS __file, f.source_file AS __source_file, f.shop_id AS __shop_id, r.* "
+            f"FROM {read_csvs_sql([r.numbered for r in reads], 'rejects_layout')} AS r "
+            f"JOIN (VALUES {files}) AS f(path, file_index, source_file, shop_id) ON r.filename = f.path)"
+        )
+        ctx = FileContext(None, None, None, shop.market, shop.timezone)
+        select = typed_select(kind, first.recognition.positions, ctx, source, greeting_sql, pseudonym_sql)
+        try:
+            self.con.execute(f"INSERT INTO {_table(kind)} {select}")
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            # One file DuckDB cannot scan fails the statement (nothing inserted): read the files
+            # one by one, so only that file is skipped.
+            log.info("%s: layout read failed, reading its %d files one by one", kind.name, len(reads))
+            self.con.execute("DROP TABLE IF EXISTS rejects_layout_errors")
+            self.con.execute("DROP TABLE IF EXISTS rejects_layout_scans")
+            for read in reads:
+                self._read_export(read)
+            return
+        rejected = rejected_records_by_path(self.con, "rejects_layout")
+        indexes = ", ".join(str(r.entry.index) for r in reads)
+        read_back = {
+            file: (n, line_sum)
+            for file, n, line_sum in self.con.execute(
+                f"SELECT __file, count(*), sum(__line) FROM {_table(kind)} WHERE __file IN ({indexes}) GROUP BY ALL"
+            ).fetchall()
+        }
+        for read in reads:
+            file_rejects = rejected.get(str(read.numbered.path), [])
+            n, line_sum = read_back.get(read.entry.index, (0, 0))
+            if not _accounted(read.numbered, file_rejects, n, line_sum):
+                # DuckDB does not always keep every reject of a multi-file scan (an unterminated
+                # quote at the end of a file can be lost): such a file is read again on its own,
+                # exactly as a single file.
+                self.con.execute(f"DELETE FROM {_table(kind)} WHERE __file = {read.entry.index}")
+                self._read_export(read)
+                continue
+            read.together = True
+            self.reads[read.entry.index] = read
+            self._quarantine_rejects(read.entry, read.numbered, read.recognition, file_rejects, (n, line_sum))
+
+    def _read_export(self, read: _FileRead) -> None:
+        entry = read.entry
+        try:
+            self._read(entry, read.numbered, read.recognition, read.column_outcomes)
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
             # A CSV DuckDB cannot scan at all even with rejects stored: skip the file, keep the run.
             log.warning("%s: DuckDB could not read the file", entry.source_file, exc_info=True)
             self.con.execute(f"DELETE FROM {_table(KINDS[entry.file_kind])} WHERE __file = {entry.index}")
             self.con.execute(f"DELETE FROM q_rows WHERE file = {entry.index}")
+            self.pending_q_rows = [r for r in self.pending_q_rows if r[0] != entry.index]
             entry.skip(f"unreadable CSV: {str(exc).splitlines()[0]}")
 
-    def _read(self, entry: LedgerEntry, numbered: NumberedCsv, recognition: Recognition) -> None:
-        kind = recognition.kind
-        outcomes = self.quality.check_columns(kind, list(recognition.positions))
+    def _check_header(
+        self, entry: LedgerEntry, numbered: NumberedCsv, recognition: Recognition
+    ) -> list[GateOutcome]:
+        """Required-column gates on the file's header; FileRejected naming the first missing one."""
+        outcomes = self.quality.check_columns(recognition.kind, list(recognition.positions))
         missing = [o.gate for o in outcomes if not o.success]
         if missing:
             self.reads[entry.index] = _FileRead(entry, numbered, recognition, outcomes)
@@ -318,6 +402,18 @@ class _Run:
             raise FileRejected(
                 f"{gate.type}: required column {gate.columns[0]!r} is missing", expectation=gate.type
             )
+        return outcomes
+
+    def _read(
+        self,
+        entry: LedgerEntry,
+        numbered: NumberedCsv,
+        recognition: Recognition,
+        outcomes: list[GateOutcome] | None = None,
+    ) -> None:
+        kind = recognition.kind
+        if outcomes is None:
+            outcomes = self._check_header(entry, numbered, recognition)
         shop = self.shops.get(entry.shop_id or "")
         ctx = FileContext(
             entry.index,
@@ -340,8 +436,18 @@ class _Run:
         self.reads[entry.index] = _FileRead(entry, numbered, recognition, outcomes)
         self._quarantine_rejects(entry, numbered, recognition, rejected)
 
-    def _quarantine_rejects(self, entry, numbered: NumberedCsv, recognition: Recognition, rejected) -> None:
-        """Malformed records, records swallowed by one, and rows whose line is not a record start."""
+    def _quarantine_rejects(
+        self,
+        entry,
+        numbered: NumberedCsv,
+        recognition: Recognition,
+        rejected,
+        read_back: tuple[int, int | None] | None = None,
+    ) -> None:
+        """Malformed records, records swallowed by one, and rows whose line is not a record start.
+
+        `read_back` is (rows, sum of their lines) typed from the file, when already counted.
+        """
         kind, table, i = recognition.kind, _table(recognition.kind), entry.index
         rows = [
             (
@@ -356,16 +462,11 @@ class _Run:
             for r in rejected
         ]
         reject_lines = sorted(r.line for r in rejected if r.line is not None)
-        n, line_sum = self.con.execute(
-            f"SELECT count(*), sum(__line) FROM {table} WHERE __file = {i}"
-        ).fetchall()[0]
-        if (
-            len(reject_lines) == len(rejected)
-            and n + len(rejected) == numbered.records
-            and (line_sum or 0) + sum(reject_lines) == int(numbered.record_lines.sum())
-        ):
-            # Same count and same line-number sum as the numbering pass: every record start was
-            # read once (as a row or a reject); nothing swallowed, nothing misaligned.
+        n, line_sum = (
+            read_back
+            or self.con.execute(f"SELECT count(*), sum(__line) FROM {table} WHERE __file = {i}").fetchall()[0]
+        )
+        if _accounted(numbered, rejected, n, line_sum):
             self._insert_q_rows(rows)
             return
         self.con.register("expected_lines", pd.DataFrame({"line": numbered.record_lines}))
@@ -392,6 +493,11 @@ class _Run:
         self._insert_q_rows(rows)
 
     def _insert_q_rows(self, rows: list[tuple]) -> None:
+        """Queue quarantine rows (one bulk insert per pass: a registered frame per file is slow)."""
+        self.pending_q_rows.extend(rows)
+
+    def _flush_q_rows(self) -> None:
+        rows, self.pending_q_rows = self.pending_q_rows, []
         if not rows:
             return
         frame = pd.DataFrame(
@@ -564,14 +670,32 @@ class _Run:
             r[0]
             for r in self.con.execute("SELECT DISTINCT file FROM q_rows WHERE rid IS NOT NULL").fetchall()
         ]
+        layouts: dict[tuple, list[_FileRead]] = {}
         for i in files:
             read = self.reads[i]
+            if read.together:
+                layouts.setdefault((read.recognition.kind.name, tuple(read.numbered.header)), []).append(read)
+                continue
             raw = masked_raw_sql(read.recognition.kind, read.recognition.positions)
             self.con.execute(
                 f"""UPDATE q_rows SET raw = r.raw
                     FROM (SELECT src.__line AS line, {raw} AS raw FROM {read_csv_sql(read.numbered, None)} AS src
                           WHERE src.__line IN (SELECT line FROM q_rows WHERE file = {i} AND rid IS NOT NULL)) AS r
                     WHERE q_rows.file = {i} AND q_rows.rid IS NOT NULL AND q_rows.line = r.line"""
+            )
+        for reads in layouts.values():
+            # Files typed together are read back together: one scan per layout, not per file.
+            first = reads[0]
+            raw = masked_raw_sql(first.recognition.kind, first.recognition.positions)
+            files_sql = ", ".join(f"({sql_literal(str(r.numbered.path))}, {r.entry.index})" for r in reads)
+            self.con.execute(
+                f"""UPDATE q_rows SET raw = r.raw
+                    FROM (SELECT f.file, src.__line AS line, {raw} AS raw
+                          FROM {read_csvs_sql([r.numbered for r in reads], None)} AS src
+                          JOIN (VALUES {files_sql}) AS f(path, file) ON src.filename = f.path
+                          WHERE EXISTS (SELECT 1 FROM q_rows AS q
+                                        WHERE q.rid IS NOT NULL AND q.file = f.file AND q.line = src.__line)) AS r
+                    WHERE q_rows.file = r.file AND q_rows.rid IS NOT NULL AND q_rows.line = r.line"""
             )
 
     def count(self) -> None:
@@ -732,6 +856,17 @@ def _insert_rows(con, table: str, columns: tuple[str, ...], rows: list[tuple]) -
     names = ", ".join(columns)
     con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM rows_to_insert")
     con.unregister("rows_to_insert")
+
+
+def _accounted(numbered: NumberedCsv, rejected: list, rows: int, line_sum: int | None) -> bool:
+    """Same count and same line-number sum as the numbering pass: every record start was read
+    once (as a typed row or a reject); nothing swallowed, nothing misaligned."""
+    reject_lines = [r.line for r in rejected if r.line is not None]
+    return (
+        len(reject_lines) == len(rejected)
+        and rows + len(rejected) == numbered.records
+        and (line_sum or 0) + sum(reject_lines) == int(numbered.record_lines.sum())
+    )
 
 
 def _unknown_kind_reason(header: list[str]) -> str:

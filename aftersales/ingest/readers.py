@@ -80,7 +80,21 @@ def _cell_text(value) -> str:
 
 def read_csv_sql(numbered: NumberedCsv, rejects: str | None) -> str:
     """`read_csv(...)` over a numbered file; `rejects` names the rejects tables (None: skip bad lines)."""
-    columns = {LINE_FIELD: "BIGINT"} | {source_column(i): "VARCHAR" for i in range(len(numbered.header))}
+    return _read_csv_sql(sql_literal(str(numbered.path)), len(numbered.header), rejects)
+
+
+def read_csvs_sql(numbered: list[NumberedCsv], rejects: str | None) -> str:
+    """One `read_csv(...)` over several numbered files with the same header, in parallel inside
+    DuckDB; adds a `filename` column (the numbered file's path, as in `rejected_records_by_path`)."""
+    widths = {len(n.header) for n in numbered}
+    if len(widths) != 1:
+        raise ValueError("files read together must have the same header width")
+    paths = "[" + ", ".join(sql_literal(str(n.path)) for n in numbered) + "]"
+    return _read_csv_sql(paths, widths.pop(), rejects, filename=True)
+
+
+def _read_csv_sql(paths: str, width: int, rejects: str | None, filename: bool = False) -> str:
+    columns = {LINE_FIELD: "BIGINT"} | {source_column(i): "VARCHAR" for i in range(width)}
     cols = "{" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in columns.items()) + "}"
     opts = [
         "header = true",
@@ -93,6 +107,8 @@ def read_csv_sql(numbered: NumberedCsv, rejects: str | None) -> str:
         f"max_line_size = {MAX_LINE_BYTES}",
         "strict_mode = true",
     ]
+    if filename:
+        opts.append("filename = true")
     if rejects:
         opts += [
             "store_rejects = true",
@@ -101,7 +117,7 @@ def read_csv_sql(numbered: NumberedCsv, rejects: str | None) -> str:
         ]
     else:
         opts.append("ignore_errors = true")
-    return f"read_csv({sql_literal(str(numbered.path))}, {', '.join(opts)})"
+    return f"read_csv({paths}, {', '.join(opts)})"
 
 
 @dataclass(frozen=True)
@@ -125,15 +141,36 @@ def rejected_records(con, rejects: str) -> list[RejectedRecord]:
         ).fetchall()
     except duckdb.CatalogException:  # DuckDB creates the rejects tables only when a scan stored rejects
         return []
-    out = []
-    for error_type, message, csv_line in rows:
-        text = (csv_line or "").lstrip("\r\n")
-        m = _LEADING_NUMBER.match(text)
-        line = int(m.group(1)) if m else None
-        out.append(RejectedRecord(line, error_type, message or "", text[m.end() :] if m else text))
+    out = [_rejected(error_type, message, csv_line) for error_type, message, csv_line in rows]
     con.execute(f"DROP TABLE IF EXISTS {rejects}_errors")
     con.execute(f"DROP TABLE IF EXISTS {rejects}_scans")
     return out
+
+
+def rejected_records_by_path(con, rejects: str) -> dict[str, list[RejectedRecord]]:
+    """`rejected_records` of a multi-file scan, per scanned file path (file order kept)."""
+    try:
+        rows = con.execute(
+            f"""SELECT s.file_path, min(e.error_type::VARCHAR), min(e.error_message), any_value(e.csv_line)
+                FROM {rejects}_errors AS e JOIN {rejects}_scans AS s USING (scan_id, file_id)
+                GROUP BY e.scan_id, e.file_id, s.file_path, e.line
+                ORDER BY s.file_path, min(e.byte_position)"""
+        ).fetchall()
+    except duckdb.CatalogException:  # DuckDB creates the rejects tables only when a scan stored rejects
+        return {}
+    out: dict[str, list[RejectedRecord]] = {}
+    for path, error_type, message, csv_line in rows:
+        out.setdefault(path, []).append(_rejected(error_type, message, csv_line))
+    con.execute(f"DROP TABLE IF EXISTS {rejects}_errors")
+    con.execute(f"DROP TABLE IF EXISTS {rejects}_scans")
+    return out
+
+
+def _rejected(error_type: str, message: str | None, csv_line: str | None) -> RejectedRecord:
+    text = (csv_line or "").lstrip("\r\n")
+    m = _LEADING_NUMBER.match(text)
+    line = int(m.group(1)) if m else None
+    return RejectedRecord(line, error_type, message or "", text[m.end() :] if m else text)
 
 
 def reject_reason(rec: RejectedRecord) -> str:

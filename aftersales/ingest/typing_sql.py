@@ -135,13 +135,20 @@ def unparsed_name(col: Column) -> str:
 
 @dataclass(frozen=True)
 class FileContext:
-    """Constants of one input file, inlined into its typing SELECT."""
+    """Constants of one input file, inlined into its typing SELECT.
 
-    file_index: int
-    source_file: str
+    For a SELECT over several files of the same shop market and zone, `file_index` is None and
+    the source provides `__file`, `__source_file` and `__shop_id` per row (`FILE_COLUMNS`).
+    """
+
+    file_index: int | None
+    source_file: str | None
     shop_id: str | None
     market: str | None
     timezone: str | None
+
+
+FILE_COLUMNS = ("__file", "__source_file", "__shop_id")
 
 
 def typed_columns(kind: Kind) -> list[tuple[str, str]]:
@@ -205,8 +212,11 @@ def typed_select(
     zero_dec = "TRUE" if ctx.market in ZERO_DECIMAL_MARKETS else "FALSE"
     tz = sql_literal(ctx.timezone or "UTC")
     used = sorted({p for pos in positions.values() for p in pos})
+    per_row = ctx.file_index is None
     trimmed = ", ".join(
-        [f"src.{LINE_FIELD}"] + [f"as_text(src.{source_column(p)}) AS {source_column(p)}" for p in used]
+        [f"src.{LINE_FIELD}"]
+        + ([f"src.{c}" for c in FILE_COLUMNS] if per_row else [])
+        + [f"as_text(src.{source_column(p)}) AS {source_column(p)}" for p in used]
     )
 
     def src(col: Column, alias: str = "s") -> str:
@@ -218,18 +228,19 @@ def typed_select(
         return "coalesce(" + ", ".join(f"{alias}.{source_column(p)}" for p in pos) + ")"
 
     typed: dict[str, str] = {}  # middle projection: typed values (source text passes through)
+    file_index = "v.__file" if per_row else str(ctx.file_index)
     final: dict[str, str] = {
-        "__file": str(ctx.file_index),
+        "__file": file_index,
         "__line": f"v.{LINE_FIELD}",
-        "__rid": f"(CAST({ctx.file_index} AS BIGINT) << 40) + v.{LINE_FIELD}",
+        "__rid": f"(CAST({file_index} AS BIGINT) << 40) + v.{LINE_FIELD}",
         "__market": sql_literal(ctx.market) if ctx.market else "NULL",
         "__timezone": tz,
         "__description": "FALSE",
-        "source_file": sql_literal(ctx.source_file),
+        "source_file": "v.__source_file" if per_row else sql_literal(ctx.source_file or ""),
         "line_number": f"v.{LINE_FIELD}",
     }
     if kind.name != "shops":
-        final["shop_id"] = sql_literal(ctx.shop_id or "")
+        final["shop_id"] = "coalesce(v.__shop_id, '')" if per_row else sql_literal(ctx.shop_id or "")
     for col in kind.columns:
         x = src(col)
         match col.type:

@@ -1,8 +1,8 @@
 """The data-quality suite of each export kind, derived from the kind's declaration.
 
-Each kind's expectations are registered with Great Expectations as two suites (validate.py):
-"<kind>.header" (required columns, judged on each file's header before it is read) and
-"<kind>" (everything else, judged once per run on all records of the kind).
+Each kind's expectations are registered with Great Expectations (validate.py) as
+"<kind>.header" (required columns, judged on each file's header before it is read) and the row
+suites (everything else, judged once per run on all records of the kind).
 
 Each expectation is wrapped in a `Gate` that also knows which frame columns it reads, how to
 compute those columns from the run's typed table (DuckDB SQL), and how to phrase the per-row
