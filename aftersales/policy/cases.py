@@ -203,8 +203,12 @@ def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
 
     con.execute(
         f"""
+        -- Only orders some case refers to (appeals reach theirs through the request): the
+        -- de-duplication window then runs over a fraction of the order lines.
         CREATE OR REPLACE TEMP TABLE policy_line AS
         SELECT * FROM stg_order_lines
+        WHERE order_id IN (SELECT order_id FROM stg_aftersales_requests
+                           UNION SELECT order_id FROM stg_cancellations)
         QUALIFY row_number() OVER (PARTITION BY shop_id, order_id, sku_id
                                    ORDER BY source_file DESC, line_number DESC) = 1;
 
@@ -240,7 +244,9 @@ def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
 
         CREATE OR REPLACE TEMP TABLE policy_prior AS
         SELECT q.return_order_id,
-               count(*) OVER (PARTITION BY o.buyer_pseudonym ORDER BY q.request_time
+               -- return_order_id breaks ties: two requests of one buyer in the same second
+               -- would otherwise count each other in an arbitrary order
+               count(*) OVER (PARTITION BY o.buyer_pseudonym ORDER BY q.request_time, q.return_order_id
                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prior_requests
         FROM policy_request q JOIN policy_order o USING (shop_id, order_id)
         WHERE o.buyer_pseudonym IS NOT NULL;
@@ -329,15 +335,18 @@ def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE policy_case_evidence AS
+        -- MATERIALIZED: computed once per item; inlined, the validity test (a regex) would be
+        -- re-evaluated inside each of the ~50 filtered counts below.
+        WITH e AS MATERIALIZED (
+            SELECT e.case_id, e.party, e.evidence_type, {VALID_ITEM_SQL} AS valid,
+                   e.uploaded_time IS NOT NULL AND e.uploaded_time <= j.cutoff_time AS on_time
+            FROM {EVIDENCE_TABLE} e JOIN policy_joined j ON j.case_id = e.case_id
+        )
         SELECT e.case_id,
             count(*) FILTER (WHERE on_time) AS evidence_items,
             count(*) FILTER (WHERE on_time AND NOT valid) AS evidence_invalid_items,
             {_evidence_pivot()}
-        FROM (
-            SELECT e.case_id, e.party, e.evidence_type, {VALID_ITEM_SQL} AS valid,
-                   e.uploaded_time IS NOT NULL AND e.uploaded_time <= j.cutoff_time AS on_time
-            FROM {EVIDENCE_TABLE} e JOIN policy_joined j ON j.case_id = e.case_id
-        ) e
+        FROM e
         GROUP BY e.case_id
         """
     )

@@ -126,9 +126,16 @@ def validate_requirements(frame: pd.DataFrame) -> dict[int, str]:
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="policy_evidence_completeness", data=batch, suite=suite)
     )
+    # Only the failing req_ids are needed: without the failing values (and the pandas query GX
+    # would otherwise render) the result GX builds and stores is a fraction of the size.
     result = definition.run(
         batch_parameters={"dataframe": frame},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["req_id"]},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["req_id"],
+            "exclude_unexpected_values": True,
+            "return_unexpected_index_query": False,
+        },
     )
     failures: dict[int, str] = {}
     for r in result.results:
@@ -137,11 +144,23 @@ def validate_requirements(frame: pd.DataFrame) -> dict[int, str]:
         if r.exception_info and r.exception_info.get("raised_exception"):
             raise RuntimeError(f"evidence suite failed to run: {r.exception_info.get('exception_message')}")
         kind = r.expectation_config.meta["gap_kind"]
-        for row in r.result.get("unexpected_index_list") or ():
-            req_id = int(row["req_id"])
+        for req_id in _failing_ids(r.result.get("unexpected_index_list")):
             if req_id not in failures or GAP_ORDER.index(kind) < GAP_ORDER.index(failures[req_id]):
                 failures[req_id] = kind
     return failures
+
+
+def _failing_ids(index_list) -> list[int]:
+    """req_ids of an unexpected_index_list: [{"req_id": [ids]}] when values are excluded, else one
+    {"req_id": id, <column>: value} per failing row."""
+    ids: list[int] = []
+    for entry in index_list or ():
+        value = entry["req_id"]
+        if isinstance(value, list | tuple):
+            ids.extend(int(v) for v in value)
+        else:
+            ids.append(int(value))
+    return ids
 
 
 def check_evidence(con, policy: PolicyBook) -> int:
@@ -154,8 +173,18 @@ def check_evidence(con, policy: PolicyBook) -> int:
     frame["is_valid"] = frame["is_valid"].astype("object").where(frame["found"], None)
     failures = validate_requirements(frame)
     if failures:
+        # One bulk insert from a frame: executemany costs ~0.5 ms per row (16 s for the 30k gaps
+        # of the default benchmark inbox).
+        gaps = pd.DataFrame(
+            {
+                "req_id": pd.Series(list(failures), dtype="int64"),
+                "gap_kind": pd.Series(list(failures.values()), dtype=object),
+            }
+        )
         con.execute("CREATE OR REPLACE TEMP TABLE policy_gap_kind (req_id BIGINT, gap_kind VARCHAR)")
-        con.executemany("INSERT INTO policy_gap_kind VALUES (?, ?)", sorted(failures.items()))
+        con.register("policy_gap_kind_frame", gaps)
+        con.execute("INSERT INTO policy_gap_kind SELECT req_id, gap_kind FROM policy_gap_kind_frame")
+        con.unregister("policy_gap_kind_frame")
         con.execute(
             f"UPDATE {REQ_TABLE} r SET gap_kind = g.gap_kind FROM policy_gap_kind g WHERE g.req_id = r.req_id"
         )

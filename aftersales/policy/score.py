@@ -57,6 +57,10 @@ def _write_outputs(
     params = [batch_date, run_id]
     if "case_features" in tables:
         # Every feature, plus the case's evidence items (no file names) so a replay can re-check them.
+        # Stored uncompressed: ~4.5 KB of distinct JSON per case does not compress enough to pay for
+        # the analysis (11 s -> 3.7 s for the 160k cases of the default benchmark inbox). Storage
+        # only: the contents are the same, and publishing compresses them in the warehouse.
+        con.execute("SET force_compression = 'uncompressed'")
         con.execute(
             f"""
             INSERT INTO case_features BY NAME
@@ -73,6 +77,7 @@ def _write_outputs(
             """,
             params,
         )
+        con.execute("RESET force_compression")
     con.execute(
         f"""
         INSERT INTO rulings BY NAME
