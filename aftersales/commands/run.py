@@ -101,13 +101,25 @@ def print_summary(result: dict) -> None:
     if result.get("report_page"):
         click.echo(f"report page: {result['report_page']}")
     click.echo(f"warehouse: {result['warehouse']}")
+    sql = EXAMPLE_QUERY.format(day=result["batch_date"])
     click.echo(
-        "example query:  duckdb -readonly "
-        + result["warehouse"]
-        + ' "'
-        + EXAMPLE_QUERY.format(day=result["batch_date"])
-        + '"'
+        f"example query (DuckDB CLI `duckdb -readonly {result['warehouse']}`, or Python "
+        "`duckdb.connect(path, read_only=True)`):"
     )
+    click.echo(f"  {sql}")
+    click.echo(example_query_result(result["warehouse"], sql))
+
+
+def example_query_result(warehouse: str, sql: str) -> str:
+    """The example query's answer, read-only, so a newcomer sees what the warehouse holds."""
+    import duckdb
+
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        rows = con.execute(sql).fetchall()
+    finally:
+        con.close()
+    return "\n".join(f"  {market:<4} {decision:<15} {cases:>6}" for market, decision, cases in rows)
 
 
 def register(group: click.Group) -> None:
