@@ -83,12 +83,17 @@ def preflight(inbox: Path, rules_dir: Path) -> RuleBook:
     except OSError as exc:
         raise BatchRefused(f"shop registry {shops} cannot be read: {exc.strerror}") from exc
     try:
-        book = load_rulebook(rules_dir)
-        from aftersales.policy import validate_policy_packs
-
-        validate_policy_packs(rules_dir)
+        return validated_rulebook(rules_dir)
     except RulePackError as exc:
         raise BatchRefused(f"invalid rule pack: {exc}") from exc
+
+
+def validated_rulebook(rules_dir: Path) -> RuleBook:
+    """The rule book with every pack's common metadata and policy bodies checked; RulePackError if not."""
+    from aftersales.policy import validate_policy_packs
+
+    book = load_rulebook(rules_dir)
+    validate_policy_packs(rules_dir)
     return book
 
 

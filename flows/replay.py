@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aftersales.orchestration import replay as rp
-from aftersales.pipeline import BatchRefused
-from aftersales.rulepack import RulePackError, load_rulebook
+from aftersales.pipeline import BatchRefused, validated_rulebook
+from aftersales.rulepack import RulePackError
 
 FLOW_NAME = "aftersales-replay"
 _task = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -26,13 +26,9 @@ _task = {"cache_policy": NO_CACHE, "persist_result": False}
 def load_candidate(rules_dir: Path):
     """The candidate rule book, validated like the nightly's (a broken candidate replays nothing)."""
     try:
-        book = load_rulebook(rules_dir)
-        from aftersales.policy import validate_policy_packs
-
-        validate_policy_packs(rules_dir)
+        return validated_rulebook(rules_dir)
     except RulePackError as exc:
         raise BatchRefused(f"invalid candidate rule pack: {exc}") from exc
-    return book
 
 
 snapshot = task(name="replay-snapshot", **_task)(rp.snapshot_cases)
