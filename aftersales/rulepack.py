@@ -211,36 +211,68 @@ def check_version_periods(rules: list[Rule]) -> None:
                 )
 
 
-def load_pack(path: Path, sources: dict) -> RulePack:
-    meta = _read_yaml(path / "pack.yaml")
+def parse_pack_rules(
+    path: Path, sources: dict, problems: list[str] | None = None
+) -> tuple[dict | None, list[Rule]]:
+    """A pack's metadata and rules. Raises RulePackError at the first problem, or, given a
+    `problems` list (rules lint), records every problem there and goes on with what parses."""
+
+    def fail(message: str) -> None:
+        if problems is None:
+            raise RulePackError(message)
+        problems.append(message)
+
+    def read(file: Path):
+        try:
+            return _read_yaml(file)
+        except RulePackError as exc:
+            fail(str(exc).splitlines()[0])
+            return None
+
+    meta = read(path / "pack.yaml")
     if not isinstance(meta, dict) or not meta.get("id"):
-        raise RulePackError(f"{path / 'pack.yaml'}: needs at least 'id', 'version', 'markets', 'programs'")
+        fail(f"{path / 'pack.yaml'}: needs at least 'id', 'version', 'markets', 'programs'")
+        return None, []
     pack_id = meta["id"]
     markets = tuple(meta.get("markets") or ())
     programs = tuple(meta.get("programs") or ())
     if not markets or any(m not in MARKETS for m in markets):
-        raise RulePackError(f"pack {pack_id}: markets must be a non-empty subset of {MARKETS}")
+        fail(f"pack {pack_id}: markets must be a non-empty subset of {MARKETS}")
+        return meta, []
     if not programs or any(p not in PROGRAMS for p in programs):
-        raise RulePackError(f"pack {pack_id}: programs must be a non-empty subset of {PROGRAMS}")
+        fail(f"pack {pack_id}: programs must be a non-empty subset of {PROGRAMS}")
+        return meta, []
     rules: list[Rule] = []
     for file in RULE_FILES:
         f = path / file
         if not f.exists():
             continue
-        doc = _read_yaml(f) or {}
+        doc = read(f) or {}
         if not isinstance(doc, dict) or not isinstance(doc.get("rules", []), list):
-            raise RulePackError(f"pack {pack_id}, {file}: expected a mapping with a 'rules' list")
-        for raw in doc.get("rules", []):
-            rules.append(
-                parse_rule(
-                    raw,
-                    pack=pack_id,
-                    file=file,
-                    sources=sources,
-                    pack_markets=markets,
-                    pack_programs=programs,
+            fail(f"pack {pack_id}, {file}: expected a mapping with a 'rules' list")
+            continue
+        for raw in doc.get("rules") or []:
+            try:
+                rules.append(
+                    parse_rule(
+                        raw,
+                        pack=pack_id,
+                        file=file,
+                        sources=sources,
+                        pack_markets=markets,
+                        pack_programs=programs,
+                    )
                 )
-            )
+            except RulePackError as exc:
+                fail(str(exc))
+    return meta, rules
+
+
+def load_pack(path: Path, sources: dict) -> RulePack:
+    meta, rules = parse_pack_rules(path, sources)
+    pack_id = meta["id"]
+    markets = tuple(meta["markets"])
+    programs = tuple(meta["programs"])
     check_version_periods(rules)
     settings = {k: v for k, v in meta.items() if k not in ("id", "version", "markets", "programs")}
     return RulePack(

@@ -29,12 +29,11 @@ from aftersales.rulepack import (
     FIRMNESS,
     MARKETS,
     PROGRAMS,
-    RULE_FILES,
     Rule,
     RulePack,
     RulePackError,
     load_rulebook,
-    parse_rule,
+    parse_pack_rules,
 )
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -70,43 +69,8 @@ def _check_sources(sources: dict, problems: list[str]) -> None:
 
 
 def _parse_pack_rules(folder: Path, sources: dict, problems: list[str]) -> tuple[str | None, list[Rule]]:
-    meta = _read(folder / "pack.yaml", problems)
-    if not isinstance(meta, dict) or not meta.get("id"):
-        problems.append(f"{folder / 'pack.yaml'}: needs at least 'id', 'version', 'markets', 'programs'")
-        return None, []
-    pack_id = meta["id"]
-    markets = tuple(meta.get("markets") or ())
-    programs = tuple(meta.get("programs") or ())
-    if not markets or any(m not in MARKETS for m in markets):
-        problems.append(f"pack {pack_id}: markets must be a non-empty subset of {MARKETS}")
-        return pack_id, []
-    if not programs or any(p not in PROGRAMS for p in programs):
-        problems.append(f"pack {pack_id}: programs must be a non-empty subset of {PROGRAMS}")
-        return pack_id, []
-    rules: list[Rule] = []
-    for file in RULE_FILES:
-        path = folder / file
-        if not path.exists():
-            continue
-        doc = _read(path, problems) or {}
-        if not isinstance(doc, dict) or not isinstance(doc.get("rules", []), list):
-            problems.append(f"pack {pack_id}, {file}: expected a mapping with a 'rules' list")
-            continue
-        for raw in doc.get("rules") or []:
-            try:
-                rules.append(
-                    parse_rule(
-                        raw,
-                        pack=pack_id,
-                        file=file,
-                        sources=sources,
-                        pack_markets=markets,
-                        pack_programs=programs,
-                    )
-                )
-            except RulePackError as exc:
-                problems.append(str(exc))
-    return pack_id, rules
+    meta, rules = parse_pack_rules(folder, sources, problems)
+    return (meta or {}).get("id"), rules
 
 
 def _check_metadata(rules: list[Rule], sources: dict, problems: list[str]) -> None:
