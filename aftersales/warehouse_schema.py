@@ -8,6 +8,20 @@ row carries `batch_date` and `run_id`.
 
 from __future__ import annotations
 
+from aftersales.policy.features import stored_case_columns
+
+
+def _case_features_ddl() -> str:
+    """Every feature a rule may read, typed as in the catalogue, plus the case's evidence items."""
+    columns = ",\n            ".join(f'"{name}" {sql_type}' for name, sql_type in stored_case_columns())
+    return f"""
+        CREATE TABLE IF NOT EXISTS case_features (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            {columns}
+        )"""
+
+
 RESULT_DDL: dict[str, str] = {
     "runs": """
         CREATE TABLE IF NOT EXISTS runs (
@@ -70,19 +84,7 @@ RESULT_DDL: dict[str, str] = {
             unexpected_count BIGINT,
             details VARCHAR
         )""",
-    "case_features": """
-        CREATE TABLE IF NOT EXISTS case_features (
-            batch_date DATE NOT NULL,
-            run_id VARCHAR NOT NULL,
-            case_id VARCHAR NOT NULL,
-            case_kind VARCHAR NOT NULL,
-            shop_id VARCHAR NOT NULL,
-            order_id VARCHAR,
-            market VARCHAR NOT NULL,
-            program VARCHAR NOT NULL,
-            request_time TIMESTAMPTZ,
-            features JSON                         -- every case feature the rules may read
-        )""",
+    "case_features": _case_features_ddl(),
     "rulings": """
         CREATE TABLE IF NOT EXISTS rulings (
             batch_date DATE NOT NULL,

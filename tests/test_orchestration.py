@@ -184,8 +184,8 @@ def make_work_db(path: Path, day: date, run_id: str, decisions: dict[str, str]) 
     for case_id, decision in decisions.items():
         con.execute(
             "INSERT INTO case_features (batch_date, run_id, case_id, case_kind, shop_id, market, program, "
-            "features) VALUES (?, ?, ?, 'return_refund', 'S1', 'US', 'local', ?)",
-            [day, run_id, case_id, f'{{"item_price": {len(case_id)}}}'],
+            "item_price) VALUES (?, ?, ?, 'return_refund', 'S1', 'US', 'local', ?)",
+            [day, run_id, case_id, len(case_id)],
         )
         con.execute(
             "INSERT INTO rulings (batch_date, run_id, case_id, case_kind, shop_id, market, decision, "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -136,14 +136,14 @@ def test_score_batch_writes_one_ruling_per_case_with_hits_gaps_and_features(us_b
     assert a1["explanation_en"].startswith("Decision: appeal upheld.")
     assert a1["explanation_zh"].startswith("裁定：申诉成立。")
 
-    features = {
-        cid: json.loads(f) for cid, f in us_batch.query("SELECT case_id, features FROM case_features")
-    }
+    stored = us_batch.query("SELECT * FROM case_features")
+    columns = [r[0] for r in us_batch.query("DESCRIBE case_features")]
+    features = {row[columns.index("case_id")]: dict(zip(columns, row, strict=True)) for row in stored}
     assert set(features) == {"R1", "R2", "C1", "R4", "A1"}
-    assert set(FEATURE_NAMES) <= set(features["R1"])
-    assert features["C1"]["order_amount"] == 100.0 and features["R2"]["reason_class"] == "logistics"
-    assert features["A1"]["_evidence"][0]["evidence_type"] == "photo"
-    assert not any("file_name" in item for f in features.values() for item in f["_evidence"])
+    assert set(FEATURE_NAMES) <= set(columns)  # every feature in its own typed column
+    assert features["C1"]["order_amount"] == Decimal("100.00") and features["R2"]["reason_class"] == "logistics"
+    assert features["A1"]["evidence_detail"][0]["evidence_type"] == "photo"
+    assert not any("file_name" in item for f in features.values() for item in f["evidence_detail"])
 
 
 def test_rulings_use_the_contract_vocabulary_and_bilingual_explanations(us_batch):
@@ -189,7 +189,7 @@ def test_business_days_skip_the_markets_public_holidays(tmp_path):
             request_time="2026-11-25 10:00",
         )
     score_batch(db.path, BATCH, "run-1", RULES_DIR)
-    review = dict(db.query("SELECT case_id, CAST(features->>'review_bd' AS DOUBLE) FROM case_features"))
+    review = dict(db.query("SELECT case_id, review_bd FROM case_features"))
     assert review == {"R-US1": 1.5, "R-UK1": 2.5}
     assert db.ruling("R-US1")["decided_by"] == "score"
     assert db.ruling("R-UK1")["decided_by"] == "uk.auto_approve_review"

@@ -518,7 +518,10 @@ def sample_rows() -> dict[str, list[dict]]:
                 "market": market,
                 "program": program,
                 "request_time": ts(requested),
-                "features": json.dumps({reason_key: reason, "item_price": 42.5}),
+                "return_reason": reason if reason_key == "return_reason" else None,
+                "cancel_reason": reason if reason_key == "cancel_reason" else None,
+                "appeal_type": reason if reason_key == "appeal_type" else None,
+                "item_price": 42.5,
             }
         )
         rows["rulings"].append(

@@ -65,9 +65,7 @@ def _rulings_latest_sql(con: duckdb.DuckDBPyConnection) -> str:
         FROM rulings AS r
     )
     SELECT h.* EXCLUDE (recency),
-           coalesce(json_extract_string(f.features, '$.return_reason'),
-                    json_extract_string(f.features, '$.cancel_reason'),
-                    json_extract_string(f.features, '$.appeal_type')) AS request_reason,
+           coalesce(f.return_reason, f.cancel_reason, f.appeal_type) AS request_reason,
            f.request_time
     FROM history AS h
     LEFT JOIN case_features AS f ON f.batch_date = h.batch_date AND f.case_id = h.case_id

@@ -17,7 +17,6 @@ with: the measured ratio errs in the baseline's favour.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import random
 import re
@@ -31,9 +30,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from aftersales.policy.features import FEATURES
+from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, FEATURES
 from aftersales.policy.packs import PackSettings, PolicyBook, PolicyRule
-from aftersales.policy.replay import EVIDENCE_KEY
 
 MIN_PRIORITY = -(2**31)
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -836,44 +834,39 @@ def _confidence(decision, winner, score, completeness, s: PackSettings | None) -
 
 # ---------------------------------------------------------------------------------- loading
 
-_DECODERS: dict[str, Callable] = {
-    "VARCHAR": str,
-    "BOOLEAN": bool,
-    "INTEGER": int,
-    "DOUBLE": float,
-    "DECIMAL(18,2)": Decimal,
-    "DATE": dt.date.fromisoformat,
-    "TIMESTAMPTZ": lambda text: _parse_instant(text),
-}
-_FEATURE_DECODERS: tuple[tuple[str, Callable], ...] = tuple((f.name, _DECODERS[f.sql_type]) for f in FEATURES)
+_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+_STORED_SELECT = ", ".join(f'"{name}"' for name in _FEATURE_NAMES) + f", {EVIDENCE_DETAIL_COLUMN}"
 
 
-def decode_case(text: str) -> tuple[Row, list[EvidenceItem]]:
-    """One stored `case_features.features` JSON record -> typed feature values and evidence items.
+def decode_case(record: tuple) -> tuple[Row, list[EvidenceItem]]:
+    """One stored `case_features` row -> feature values by name and evidence items.
 
-    Types follow the feature catalogue, as `policy.replay.restore_cases` does in SQL: instants and
-    dates from their ISO text, DECIMAL exactly (JSON numbers read as Decimal), DOUBLE as float.
+    The row holds DuckDB's Python values of the catalogue types (DECIMAL as Decimal, instants as
+    aware datetimes, dates as date), features in catalogue order followed by the evidence list.
     """
-    doc = json.loads(text, parse_float=Decimal)
-    case: Row = {}
-    for name, decode in _FEATURE_DECODERS:
-        value = doc.get(name)
-        case[name] = None if value is None else decode(value)
-    return case, [_evidence_item(i) for i in doc.get(EVIDENCE_KEY) or ()]
+    case: Row = dict(zip(_FEATURE_NAMES, record[:-1], strict=True))
+    items = record[-1] or ()
+    return case, [
+        EvidenceItem(
+            i["party"], i["evidence_type"], i["uploaded_time"], i["file_size_bytes"], i["sha256"], i["is_valid"]
+        )
+        for i in items
+    ]
 
 
 def load_records(
     db: Path, batch_date: dt.date, sample: int | None = None, seed: int = 7
-) -> tuple[list[tuple[str, str]], int]:
-    """((case_id, features JSON) of the batch's cases, total cases), from stored `case_features`.
+) -> tuple[list[tuple[str, tuple]], int]:
+    """((case_id, stored row) of the batch's cases, total cases), from stored `case_features`.
 
     With `sample`, a seeded random sample of that many cases (the latest run's row per case).
     """
     con = duckdb.connect(str(db), read_only=True)
     try:
+        con.execute("SET TimeZone = 'UTC'")
         rows = con.execute(
-            """
-            SELECT case_id, CAST(features AS VARCHAR) FROM case_features WHERE batch_date = ?
+            f"""
+            SELECT case_id, {_STORED_SELECT} FROM case_features WHERE batch_date = ?
             QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY run_id DESC) = 1
             ORDER BY case_id
             """,
@@ -881,32 +874,17 @@ def load_records(
         ).fetchall()
     finally:
         con.close()
-    total = len(rows)
+    records = [(row[0], row[1:]) for row in rows]
+    total = len(records)
     if sample is not None and sample < total:
-        rows = sorted(random.Random(seed).sample(rows, sample))
-    return rows, total
+        picked = sorted(random.Random(seed).sample(range(total), sample))
+        records = [records[i] for i in picked]
+    return records, total
 
 
-def _evidence_item(raw: dict) -> EvidenceItem:
-    uploaded = raw.get("uploaded_time")
-    return EvidenceItem(
-        raw.get("party"),
-        raw.get("evidence_type"),
-        _parse_instant(uploaded) if uploaded else None,
-        raw.get("file_size_bytes"),
-        raw.get("sha256"),
-        raw.get("is_valid"),
-    )
-
-
-def _parse_instant(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def judge_records(engine: PerCaseEngine, records: Iterable[tuple[str, str]]) -> list[Verdict]:
+def judge_records(engine: PerCaseEngine, records: Iterable[tuple[str, tuple]]) -> list[Verdict]:
     """Decode and judge stored records one by one (what the faithfulness test compares)."""
-    return [engine.judge(*decode_case(text)) for _, text in records]
+    return [engine.judge(*decode_case(record)) for _, record in records]
 
 
 @dataclass(frozen=True)
@@ -914,7 +892,7 @@ class BaselineTiming:
     cases_timed: int
     cases_total: int
     seconds_timed: float  # decode + evaluate + decide of the timed cases
-    decode_seconds: float  # of which: reading each stored JSON record into typed values
+    decode_seconds: float  # of which: turning each stored row into a feature dict and evidence items
     judge_seconds: float  # of which: rule versions in force, conditions, evidence, decision
     per_case_ms: float  # (decode + judge) per case
     judge_per_case_ms: float  # judge only, per case
@@ -934,16 +912,16 @@ def time_baseline(
     decisions: dict[str, int] = {}
     decode_s = judge_s = 0.0
     clock = time.perf_counter
-    for _, text in records:
+    for _, record in records:
         t0 = clock()
-        case, evidence = decode_case(text)
+        case, evidence = decode_case(record)
         t1 = clock()
         verdict = engine.judge(case, evidence)
         t2 = clock()
         decode_s += t1 - t0
         judge_s += t2 - t1
         decisions[verdict.decision] = decisions.get(verdict.decision, 0) + 1
-    evaluated = sum(sum(1 for _ in engine.in_force(decode_case(text)[0])) for _, text in records)
+    evaluated = sum(sum(1 for _ in engine.in_force(decode_case(record)[0])) for _, record in records)
     n = len(records) or 1
     return BaselineTiming(
         cases_timed=len(records),

@@ -3,8 +3,18 @@
 The pipeline calls `score_batch(work_db, batch_date, run_id, rules_dir) -> ScoringSummary`;
 preflight calls `validate_policy_packs(rules_dir)`; what-if replay calls
 `rescore_case_features(work_db, batch_date, run_id, rules_dir)` on stored case features.
+
+The entry points are imported lazily: `aftersales.warehouse_schema` reads the feature catalogue
+(`aftersales.policy.features`) to declare `case_features`, and the scoring module itself needs
+the warehouse schema, so an eager import here would be circular.
 """
 
-from aftersales.policy.score import ScoringSummary, rescore_case_features, score_batch, validate_policy_packs
-
 __all__ = ["ScoringSummary", "rescore_case_features", "score_batch", "validate_policy_packs"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from aftersales.policy import score
+
+        return getattr(score, name)
+    raise AttributeError(f"module 'aftersales.policy' has no attribute {name!r}")

@@ -230,6 +230,42 @@ FEATURE_TYPES: dict[str, str] = {f.name: f.sql_type for f in FEATURES}
 TIMESTAMP_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.sql_type == "TIMESTAMPTZ")
 
 
+# What `case_features` stores besides the features: each case's evidence items (no file names),
+# so a replay can re-check evidence completeness under candidate packs.
+EVIDENCE_DETAIL_COLUMN = "evidence_detail"
+EVIDENCE_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("party", "VARCHAR"),
+    ("evidence_type", "VARCHAR"),
+    ("uploaded_time", "TIMESTAMPTZ"),
+    ("file_size_bytes", "BIGINT"),
+    ("sha256", "VARCHAR"),
+    ("is_valid", "BOOLEAN"),
+)
+EVIDENCE_DETAIL_TYPE = "STRUCT(" + ", ".join(f"{n} {t}" for n, t in EVIDENCE_ITEM_FIELDS) + ")[]"
+# Leading columns of `case_features`, in their published order; they are features too.
+_STORED_KEYS: tuple[tuple[str, str], ...] = (
+    ("case_id", "VARCHAR NOT NULL"),
+    ("case_kind", "VARCHAR NOT NULL"),
+    ("shop_id", "VARCHAR NOT NULL"),
+    ("order_id", "VARCHAR"),
+    ("market", "VARCHAR NOT NULL"),
+    ("program", "VARCHAR NOT NULL"),
+    ("request_time", "TIMESTAMPTZ"),
+)
+
+
+def stored_case_columns() -> tuple[tuple[str, str], ...]:
+    """`case_features` columns after batch_date and run_id: one typed column per feature.
+
+    Typed columns rather than one JSON document per case: columnar storage compresses them about
+    tenfold and a replay reads them back without parsing. A feature added to the catalogue becomes
+    a column appended to the warehouse table on the next publish (warehouse_schema adds it).
+    """
+    keys = {name for name, _ in _STORED_KEYS}
+    rest = tuple((f.name, f.sql_type) for f in FEATURES if f.name not in keys and f.name != "batch_date")
+    return (*_STORED_KEYS, *rest, (EVIDENCE_DETAIL_COLUMN, EVIDENCE_DETAIL_TYPE))
+
+
 def empty_case_table_sql(table: str = "policy_case") -> str:
     """DDL of an empty table with every feature column (lint type-checks conditions on it)."""
     cols = ",\n  ".join(f'"{f.name}" {f.sql_type}' for f in FEATURES)

@@ -21,8 +21,9 @@ from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, build_cases, cou
 from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
 from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
 from aftersales.policy.evidence import REQ_TABLE, check_evidence
+from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, EVIDENCE_ITEM_FIELDS
 from aftersales.policy.packs import PolicyBook, load_policy
-from aftersales.policy.replay import EVIDENCE_KEY, restore_cases
+from aftersales.policy.replay import restore_cases
 from aftersales.rulepack import load_rulebook
 from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL
@@ -56,28 +57,22 @@ def _write_outputs(
         con.execute(f"DELETE FROM {table} WHERE batch_date = ?", [batch_date])
     params = [batch_date, run_id]
     if "case_features" in tables:
-        # Every feature, plus the case's evidence items (no file names) so a replay can re-check them.
-        # Stored uncompressed: ~4.5 KB of distinct JSON per case does not compress enough to pay for
-        # the analysis (11 s -> 3.7 s for the 160k cases of the default benchmark inbox). Storage
-        # only: the contents are the same, and publishing compresses them in the warehouse.
-        con.execute("SET force_compression = 'uncompressed'")
+        # Every feature in its own typed column, plus the case's evidence items (no file names) so a
+        # replay can re-check them.
         con.execute(
             f"""
             INSERT INTO case_features BY NAME
-            SELECT ?::DATE AS batch_date, ? AS run_id, c.case_id, c.case_kind, c.shop_id, c.order_id, c.market,
-                   c.program, c.request_time,
-                   json_merge_patch(to_json(c), json_object('{EVIDENCE_KEY}', coalesce(e.items, []))) AS features
+            SELECT ?::DATE AS batch_date, ? AS run_id, c.* EXCLUDE (batch_date),
+                   coalesce(e.items, []) AS {EVIDENCE_DETAIL_COLUMN}
             FROM {CASE_TABLE} c
             LEFT JOIN (
-                SELECT case_id, list(struct_pack(party, evidence_type, uploaded_time, file_size_bytes, sha256,
-                                                 is_valid)
+                SELECT case_id, list(struct_pack({", ".join(n for n, _ in EVIDENCE_ITEM_FIELDS)})
                                      ORDER BY uploaded_time, party, evidence_type, sha256) AS items
                 FROM {EVIDENCE_TABLE} GROUP BY case_id
             ) e USING (case_id)
             """,
             params,
         )
-        con.execute("RESET force_compression")
     con.execute(
         f"""
         INSERT INTO rulings BY NAME
@@ -233,7 +228,7 @@ def score_batch(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
 def rescore_case_features(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path) -> ScoringSummary:
     """Re-judge the stored `case_features` of one batch date under `rules_dir` (what-if replay).
 
-    Cases are rebuilt from the stored feature JSON (settings-dependent features recomputed under
+    Cases are rebuilt from the stored typed features (settings-dependent features recomputed under
     the candidate packs); rulings, rule_hits and evidence_gaps of that date are replaced in
     `work_db`, case_features are left as stored. The shipped rules reproduce the published rulings.
     """
