@@ -28,6 +28,8 @@ class Settings:
     prefect_api_port: int = 4200
     pseudonym_key: str = ""  # hex; prefer the key file or the env variable
     pseudonym_key_file: str = ".aftersales/pseudonym.key"
+    duckdb_memory_limit: str = "1536MB"  # per DuckDB connection of a stage; "" = DuckDB's default
+    duckdb_threads: int = 0  # 0 = one per core
 
     def with_overrides(self, **values) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

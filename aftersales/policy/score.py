@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
+from aftersales import database
 from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, build_cases, count_cases_without_shop
 from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
 from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
@@ -156,9 +155,8 @@ def _run(
     work_db: Path, batch_date: dt.date, run_id: str, policy: PolicyBook, prepare, tables
 ) -> ScoringSummary:
     started = time.perf_counter()
-    con = duckdb.connect(str(work_db))
+    con = database.connect(work_db)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         summary = prepare(con)
         summary.run_id = run_id
         con.execute("BEGIN TRANSACTION")

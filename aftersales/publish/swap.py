@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from aftersales import database
 from aftersales.failpoints import failpoint
 from aftersales.warehouse_schema import BATCH_TABLES, create_result_tables
 
@@ -119,7 +120,7 @@ def publish_batch(
         if warehouse.exists():
             _settle_wal(warehouse)
             shutil.copyfile(warehouse, tmp)
-        con = duckdb.connect(str(tmp))
+        con = database.connect(tmp)
         try:
             create_result_tables(con)
             con.execute(f"ATTACH '{work_db}' AS work (READ_ONLY)")
