@@ -123,13 +123,13 @@ def validate_requirements(frame: pd.DataFrame) -> dict[int, str]:
     asset = context.data_sources.add_pandas("policy_evidence").add_dataframe_asset("requirements")
     batch = asset.add_batch_definition_whole_dataframe("all_requirements")
     suite = context.suites.add(_suite(gx))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="policy_evidence_completeness", data=batch, suite=suite)
-    )
-    # Only the failing req_ids are needed: without the failing values (and the pandas query GX
-    # would otherwise render) the result GX builds and stores is a fraction of the size.
-    result = definition.run(
-        batch_parameters={"dataframe": frame},
+    # Validated on the batch directly rather than through a ValidationDefinition: its run() also
+    # serialises the whole result into the (ephemeral) results store, which nobody reads here and
+    # which cost as much as the validation itself (~1.1 s for the 270k requirement rows of the
+    # default benchmark inbox). Only the failing req_ids are needed: without the failing values
+    # (and the pandas query GX would otherwise render) the result is a fraction of the size.
+    result = batch.get_batch(batch_parameters={"dataframe": frame}).validate(
+        suite,
         result_format={
             "result_format": "COMPLETE",
             "unexpected_index_column_names": ["req_id"],
