@@ -1,6 +1,6 @@
 """Vectorised rule evaluation: every rule version over the whole case table in one DuckDB query.
 
-Each rule version becomes one filtered SELECT over `policy_case` (its pack, markets, programs,
+Each rule version becomes one filtered SELECT over its pack's cases (its markets, programs,
 case kinds and effective period: the version in force on the case's local request date),
 combined with UNION ALL. Conditions are wrapped in TRY(...): a row on which a condition raises
 (a failed cast, say) yields NULL instead of aborting the batch, and is recorded as an `error`
@@ -48,12 +48,26 @@ def _scope(rule: PolicyRule) -> str:
     return " AND ".join(terms)
 
 
-def _branch(rule: PolicyRule) -> str:
+def _branch(rule: PolicyRule, source: str = CASE_TABLE) -> str:
     reason = f"TRY({rule.reason_sql})" if rule.reason_sql else "NULL::VARCHAR"
     return (
         f"SELECT case_id, {rule.index} AS rule_index, TRY(coalesce(CAST(({rule.when}) AS BOOLEAN), FALSE)) AS fired, "
-        f"{reason} AS reason FROM {CASE_TABLE} WHERE {_scope(rule)}"
+        f"{reason} AS reason FROM {source} WHERE {_scope(rule)}"
     )
+
+
+def _split_by_pack(con, packs) -> dict[str, str]:
+    """Each present pack's cases in a temp table of their own, so that a rule's branch scans only
+    its pack's cases: hundreds of branches each scanning the whole case table were most of the
+    evaluation time (4.0 s -> 1.6 s at default benchmark scale, same hits)."""
+    tables = {}
+    for i, pack in enumerate(sorted(packs)):
+        table = f"{CASE_TABLE}_pack_{i}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {CASE_TABLE} WHERE pack_id = ?", [pack]
+        )
+        tables[pack] = table
+    return tables
 
 
 def create_rule_meta(con, policy: PolicyBook) -> None:
@@ -157,20 +171,26 @@ def evaluate_rules(con, policy: PolicyBook) -> list[RuleError]:
         f"INSERT INTO {HIT_TABLE} SELECT case_id, rule_index, "
         "CASE WHEN fired IS NULL THEN 'error' ELSE 'fired' END, reason FROM ({union}) WHERE fired IS NOT FALSE"
     )
+    by_pack = _split_by_pack(con, present)
     try:
-        con.execute(insert.format(union="\nUNION ALL\n".join(_branch(r) for r in rules)))
+        con.execute(
+            insert.format(union="\nUNION ALL\n".join(_branch(r, by_pack[r.meta.pack]) for r in rules))
+        )
     except duckdb.Error:
         # Isolate: run each rule alone; a rule that cannot run at all errors on all its cases.
         con.execute(f"DELETE FROM {HIT_TABLE}")
         for rule in rules:
             try:
-                con.execute(insert.format(union=_branch(rule)))
+                con.execute(insert.format(union=_branch(rule, by_pack[rule.meta.pack])))
             except duckdb.Error as exc:
                 con.execute(
                     f"INSERT INTO {HIT_TABLE} SELECT case_id, {rule.index}, 'error', ? FROM {CASE_TABLE} "
                     f"WHERE {_scope(rule)}",
                     [f"rule failed at run time: {str(exc).splitlines()[0]}"],
                 )
+    finally:
+        for table in by_pack.values():
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     errors: list[RuleError] = []
     failing = con.execute(
         f"SELECT rule_index, count(*), any_value(reason) FROM {HIT_TABLE} WHERE status = 'error' "
