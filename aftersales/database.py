@@ -36,6 +36,10 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
 
 def connect(path: str | Path, *, read_only: bool = False, settings: Settings | None = None):
     """Open a database file of the batch (work database, warehouse candidate) under the limits."""
-    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
+    path = Path(path)
+    config = duckdb_config(settings)
+    if not read_only:
+        config["temp_directory"] = str(path.with_name(path.name + ".tmp"))  # spill beside the file
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con

@@ -44,7 +44,7 @@ STAGE_ROWS = {  # stage -> (what its rows are, how to read them from the batch s
     "ingest": ("input rows read", lambda r: r["ingest"].get("rows_read")),
     "score": ("cases judged", lambda r: r["scoring"].get("cases")),
     "sla": ("SLA obligations", lambda r: r["sla"].get("obligations")),
-    "health": ("SLA obligations (recomputed)", lambda r: r["sla"].get("obligations")),
+    "health": ("SLA obligations (as left by the SLA stage)", lambda r: r["health"].get("obligations")),
     "publish": ("result rows published", lambda r: sum((r["publish"].get("rows") or {}).values())),
 }
 

@@ -7,6 +7,10 @@ The pipeline calls exactly these two stage functions (docs/ARCHITECTURE.md):
     compute_seller_health(work_db, batch_date, run_id, rules_dir) -> HealthSummary
         writes seller_health
 
+The SLA stage keeps the obligations it built in the work database (`sla_work_*` tables, never
+published); the health stage reads them, or rebuilds them when they were built for another batch
+date, rule set or staging content (see `aftersales.sla.obligations`).
+
 Business-day calendars for other stages: `aftersales.sla.calendar`.
 """
 

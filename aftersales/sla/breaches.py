@@ -1,9 +1,10 @@
 """The SLA stage: write `sla_breaches` and `sla_open_clocks` for one batch (contract §3).
 
-`compute_sla` opens the work database, builds the obligations (see `obligations`) and replaces
-this batch's rows of its tables in one transaction, so a retried or re-run batch never
-duplicates rows. It also writes `sla_met_on_time` (obligations met by their due time, which
-neither contract table holds), the input the analyst views use for on-time rates. `breach_id` is the obligation's `clock_id`: a hash of (sla_id, shop_id,
+`compute_sla` opens the work database, builds the obligations (see `obligations`; they stay in
+the work database for the health stage) and replaces this batch's rows of its tables in one
+transaction, so a retried or re-run batch never duplicates rows. It also writes `sla_met_on_time`
+(obligations met by their due time, which neither contract table holds), the input the analyst
+views use for on-time rates. `breach_id` is the obligation's `clock_id`: a hash of (sla_id, shop_id,
 entity_id, started_at[, stage]) that does not depend on run_id or batch_date, so the same breach
 keeps its id from one run and one batch to the next, and an open clock that later breaches keeps
 its id too.
@@ -16,10 +17,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from aftersales.sla.clocks import load_clock_rules
-from aftersales.sla.obligations import BREACH_STATUSES, prepare_obligations
+from aftersales.sla.obligations import (
+    BREACH_STATUSES,
+    CLOCK_ID_SQL,
+    HOURS_LEFT_SQL,
+    OBLIGATIONS_READ_SQL,
+    OVERDUE_HOURS_SQL,
+    build_obligations,
+    connect_work_db,
+)
 from aftersales.warehouse_schema import RESULT_DDL
 
 # Until warehouse_schema.RESULT_DDL carries this table (so publish copies it), the stage keeps its
@@ -32,28 +39,30 @@ SLA_DDL = {
 
 INSERT_BREACHES = f"""
 INSERT INTO sla_breaches BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, clock_id AS breach_id, sla_id, shop_id,
-       entity_id, started_at, due_at, met_at, overdue_hours, rule_id, rule_version, market, program, stage,
-       due_local_date
-FROM sla_obligations
+SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS breach_id,
+       sla_id, shop_id, entity_id, started_at, due_at, met_at, {OVERDUE_HOURS_SQL} AS overdue_hours,
+       rule_id, rule_version, market, program, stage, due_local_date
+FROM ({OBLIGATIONS_READ_SQL}) AS ob
 WHERE status IN {BREACH_STATUSES!r}
 ORDER BY shop_id, sla_id, due_at, entity_id
 """
 
-INSERT_OPEN = """
+INSERT_OPEN = f"""
 INSERT INTO sla_open_clocks BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, clock_id, sla_id, shop_id, entity_id,
-       started_at, due_at, hours_left, rule_id, rule_version, market, program, stage, due_local_date
-FROM sla_obligations
+SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS clock_id,
+       sla_id, shop_id, entity_id, started_at, due_at, {HOURS_LEFT_SQL} AS hours_left,
+       rule_id, rule_version, market, program, stage, due_local_date
+FROM ({OBLIGATIONS_READ_SQL}) AS ob
 WHERE status = 'open'
 ORDER BY shop_id, sla_id, due_at, entity_id
 """
 
-INSERT_MET_ON_TIME = """
+INSERT_MET_ON_TIME = f"""
 INSERT INTO sla_met_on_time BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, clock_id, sla_id, shop_id, entity_id,
-       started_at, due_at, met_at, rule_id, rule_version, market, program, stage, due_local_date
-FROM sla_obligations
+SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS clock_id,
+       sla_id, shop_id, entity_id, started_at, due_at, met_at,
+       rule_id, rule_version, market, program, stage, due_local_date
+FROM ({OBLIGATIONS_READ_SQL}) AS ob
 WHERE status = 'met_on_time'
 ORDER BY shop_id, sla_id, due_at, entity_id
 """
@@ -81,9 +90,9 @@ def compute_sla(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
     """
     started = time.perf_counter()
     clocks = load_clock_rules(rules_dir)
-    con = duckdb.connect(str(work_db))
+    con = connect_work_db(work_db)
     try:
-        obligations = prepare_obligations(con, batch_date, clocks)
+        obligations = build_obligations(con, batch_date, clocks, run_id).obligations
         con.execute("BEGIN TRANSACTION")
         for table, ddl in SLA_DDL.items():
             con.execute(ddl)

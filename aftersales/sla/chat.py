@@ -23,59 +23,60 @@ replied_at, reply_message_id, buyer_messages). Needs `sla_shops` (see `subjects`
 
 from __future__ import annotations
 
+# One GROUP BY keeps each message once (its earliest row), then one window pass per conversation,
+# ordered as above, gives each message the conversation's facts (who spoke first, seller and
+# chatbot message counts), its epoch and the next qualifying reply after it; waits are the buyer
+# messages of one epoch.
 CHAT_WAITS_SQL = """
 CREATE OR REPLACE TEMP TABLE sla_chat_waits AS
 WITH msgs AS (
-    SELECT m.shop_id, m.conversation_id, m.message_id, lower(trim(m.sender_role)) AS role,
-           m.sent_time, m.is_greeting
+    SELECT m.shop_id, m.conversation_id, m.message_id, min(m.sent_time) AS sent_time,
+           arg_min({'role': lower(trim(m.sender_role)), 'is_greeting': m.is_greeting},
+                   {'sent_time': m.sent_time, 'source_file': m.source_file, 'line_number': m.line_number})
+               AS first_row
     FROM stg_messages AS m JOIN sla_shops AS s USING (shop_id)
     WHERE m.sent_time <= s.as_of
-    QUALIFY row_number() OVER (PARTITION BY m.shop_id, m.conversation_id, m.message_id
-                               ORDER BY m.sent_time, m.source_file, m.line_number) = 1
+    GROUP BY m.shop_id, m.conversation_id, m.message_id
 ), ranked AS (
-    SELECT *,
-           CASE role WHEN 'buyer' THEN 0 WHEN 'seller' THEN 1 WHEN 'chatbot' THEN 2 ELSE 3 END AS role_rank,
-           role = 'seller' AND NOT is_greeting AS is_reply
+    SELECT shop_id, conversation_id, message_id, sent_time, first_row.role AS role,
+           first_row.is_greeting AS is_greeting,
+           CASE first_row.role WHEN 'buyer' THEN 0 WHEN 'seller' THEN 1 WHEN 'chatbot' THEN 2 ELSE 3 END
+               AS role_rank,
+           first_row.role = 'seller' AND NOT first_row.is_greeting AS is_reply
     FROM msgs
-), conversations AS (
-    SELECT shop_id, conversation_id,
-           first(role ORDER BY sent_time, role_rank, message_id)
-               FILTER (WHERE role IN ('buyer', 'seller')) AS initiator,
-           count(*) FILTER (WHERE role = 'seller') AS seller_messages,
-           count(*) FILTER (WHERE role = 'chatbot') AS chatbot_messages
-    FROM ranked
-    GROUP BY shop_id, conversation_id
-), in_scope AS (
-    SELECT r.*
-    FROM ranked AS r JOIN conversations AS c USING (shop_id, conversation_id)
-    WHERE c.initiator = 'buyer' AND NOT (c.chatbot_messages > 0 AND c.seller_messages = 0)
-), epochs AS (
-    -- epoch = qualifying replies strictly before this message: buyer messages of one epoch form
-    -- one wait, and the reply whose own count-before equals that epoch closes it.
+), ordered AS (
     SELECT *,
-           coalesce(sum(CAST(is_reply AS INTEGER)) OVER (
-               PARTITION BY shop_id, conversation_id ORDER BY sent_time, role_rank, message_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS epoch
-    FROM in_scope
+           -- the conversation is the buyer's when a buyer message comes first (at equal times too)
+           min(sent_time) FILTER (WHERE role = 'buyer') OVER whole AS first_buyer_at,
+           min(sent_time) FILTER (WHERE role = 'seller') OVER whole AS first_seller_at,
+           count(*) FILTER (WHERE role = 'seller') OVER whole AS seller_messages,
+           count(*) FILTER (WHERE role = 'chatbot') OVER whole AS chatbot_messages,
+           -- epoch = qualifying replies strictly before this message: buyer messages of one epoch
+           -- form one wait, closed by the first qualifying reply after them
+           coalesce(sum(CAST(is_reply AS INTEGER)) OVER (conversation ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                          AND 1 PRECEDING), 0) AS epoch,
+           min(CASE WHEN is_reply THEN {'replied_at': sent_time, 'message_id': message_id} END)
+               OVER (conversation ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_reply
+    FROM ranked
+    WINDOW conversation AS (PARTITION BY shop_id, conversation_id ORDER BY sent_time, role_rank, message_id),
+           whole AS (conversation ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), waits AS (
     SELECT shop_id, conversation_id, epoch,
-           first(message_id ORDER BY sent_time, role_rank, message_id) AS entity_id,
+           first(message_id ORDER BY sent_time, message_id) AS entity_id,
            min(sent_time) AS started_at,
            bool_or(NOT is_greeting) AS substantive,
-           count(*) AS buyer_messages
-    FROM epochs
+           count(*) AS buyer_messages,
+           any_value(next_reply) AS next_reply
+    FROM ordered
     WHERE role = 'buyer'
+      AND first_buyer_at <= coalesce(first_seller_at, first_buyer_at)
+      AND NOT (chatbot_messages > 0 AND seller_messages = 0)
     GROUP BY shop_id, conversation_id, epoch
-), replies AS (
-    SELECT shop_id, conversation_id, epoch, sent_time AS replied_at, message_id AS reply_message_id
-    FROM epochs
-    WHERE is_reply
 )
-SELECT w.shop_id, w.conversation_id, w.entity_id, w.started_at, r.replied_at, r.reply_message_id,
-       w.buyer_messages
-FROM waits AS w
-LEFT JOIN replies AS r USING (shop_id, conversation_id, epoch)
-WHERE w.substantive
+SELECT shop_id, conversation_id, entity_id, started_at, next_reply.replied_at AS replied_at,
+       next_reply.message_id AS reply_message_id, buyer_messages
+FROM waits
+WHERE substantive
 """
 
 

@@ -295,6 +295,7 @@ def load_clock_rules(rules: Path | str | RuleBook | None = None) -> list[ClockRu
 
 CLOCK_RULES_DDL = """
     CREATE OR REPLACE TEMP TABLE {table} (
+        rule_idx INTEGER, clock_key INTEGER,
         rule_id VARCHAR, rule_version INTEGER, pack_id VARCHAR, market VARCHAR, program VARCHAR,
         effective_from DATE, effective_to DATE, sla_id VARCHAR, entity_kind VARCHAR, semantics VARCHAR,
         stage VARCHAR,
@@ -306,7 +307,13 @@ CLOCK_RULES_DDL = """
 
 
 def clock_rule_rows(clocks: list[ClockRule]) -> list[tuple]:
-    """One row per (rule version, market, program, band): the shape SQL joins against."""
+    """One row per (rule version, market, program, band): the shape SQL joins against.
+
+    The first value, `rule_idx`, numbers the rows so that clocks carry a small integer until the
+    end instead of the rule's wide columns (lists, strings); the second, `clock_key`, numbers the
+    (sla_id, stage) pairs: an entity has at most one clock per key.
+    """
+    keys = {k: i for i, k in enumerate(sorted({(c.sla_id, c.stage or "") for c in clocks}))}
     rows = []
     for c in clocks:
         r = c.rule
@@ -316,6 +323,8 @@ def clock_rule_rows(clocks: list[ClockRule]) -> list[tuple]:
                     d = band.duration
                     rows.append(
                         (
+                            len(rows),
+                            keys[(c.sla_id, c.stage or "")],
                             r.id,
                             r.version,
                             r.pack,
@@ -351,8 +360,9 @@ def install_clock_rules(con, clocks: list[ClockRule], table: str = "sla_clock_ru
     """Write the flattened clock rules into a TEMP table; returns the number of rows."""
     con.execute(CLOCK_RULES_DDL.format(table=table))
     rows = clock_rule_rows(clocks)
-    if rows:
-        con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * 26)})", rows)
+    if rows:  # one statement: executemany costs a round trip per row
+        values = ", ".join(f"({', '.join('?' * len(rows[0]))})" for _ in rows)
+        con.execute(f"INSERT INTO {table} VALUES {values}", [v for row in rows for v in row])
     return len(rows)
 
 

@@ -25,6 +25,10 @@ batch_date (as of 24:00 local, contract §1), computed in SQL over whole tables:
                    between seller and carrier, row 34) count only when this batch's ruling holds
                    the seller liable.
 
+The clock-based inputs (dispatch and chat clocks, missed deadlines) are the obligations the SLA
+stage left in the work database (`obligations.ensure_obligations` rebuilds them when they are
+missing or were built for another batch date, rule set or staging content).
+
 Value is a fraction (0.025 = 2.5 %), NULL with status ok when the denominator is 0. Status:
 `ok` when value meets `target` as written (e.g. "<= 0.025" vs "< 0.025"); otherwise `breach`
 when the rule has no `breach` band or value is in it, else `warning`.
@@ -38,11 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from aftersales.rulepack import Rule, RuleBook, RulePackError, load_rulebook
 from aftersales.sla.clocks import load_clock_rules
-from aftersales.sla.obligations import prepare_obligations
+from aftersales.sla.obligations import OBLIGATIONS_READ_SQL, ORDERS_TABLE, connect_work_db, ensure_obligations
 from aftersales.vocabulary import HEALTH_METRICS
 from aftersales.warehouse_schema import RESULT_DDL
 
@@ -235,7 +237,8 @@ def install_health_rules(con, rules: list[HealthRule], day: dt.date) -> int:
         for p in h.rule.programs
     ]
     if rows:
-        con.executemany(f"INSERT INTO health_rules VALUES ({', '.join('?' * 16)})", rows)
+        values = ", ".join(f"({', '.join('?' * 16)})" for _ in rows)
+        con.execute(f"INSERT INTO health_rules VALUES {values}", [v for row in rows for v in row])
     return len(rows)
 
 
@@ -254,30 +257,36 @@ def _health_sql(has_rulings: bool) -> str:
         else "FALSE"
     )
     return f"""
-WITH base AS (
+WITH obligations AS (
+    {OBLIGATIONS_READ_SQL}
+), base AS (
     SELECT s.shop_id, s.market, s.program, s.timezone, s.as_of, r.*,
            CAST($batch_date AS DATE) - (r.window_days - 1) AS window_start,
            CAST($batch_date AS DATE) AS window_end
     FROM sla_shops AS s JOIN health_rules AS r USING (market, program)
 ), placed AS (   -- orders placed in each shop's window (denominator of sfcr and sfrr)
     SELECT b.shop_id, b.metric, o.order_id
-    FROM base AS b JOIN sla_orders AS o ON o.shop_id = b.shop_id
+    FROM base AS b JOIN {ORDERS_TABLE} AS o ON o.shop_id = b.shop_id
     WHERE b.metric IN ('sfcr', 'sfrr')
       AND CAST(timezone(b.timezone, o.created_at) AS DATE) BETWEEN b.window_start AND b.window_end
       AND (o.was_paid OR o.cancelled_at IS NULL)   -- never paid and cancelled: not an order
+), missed AS (   -- per order, the earliest due instant of a system_after_missed clock that passed unmet
+    SELECT ob.shop_id, ob.entity_id AS order_id, min(ob.due_at) AS first_missed_due
+    FROM base AS b
+    JOIN obligations AS ob ON ob.shop_id = b.shop_id AND ob.entity_kind = 'order'
+    WHERE b.metric = 'sfcr' AND list_contains(b.system_after_missed, ob.sla_id)
+      AND (ob.met_at IS NULL OR ob.met_at > ob.due_at)
+    GROUP BY ob.shop_id, ob.entity_id
 ), seller_cancelled AS (
     SELECT DISTINCT b.shop_id, l.order_id
     FROM base AS b
     JOIN stg_order_lines AS l ON l.shop_id = b.shop_id
+    LEFT JOIN missed AS ms ON ms.shop_id = l.shop_id AND ms.order_id = l.order_id
     WHERE b.metric = 'sfcr' AND l.cancelled_time <= b.as_of AND (
           list_contains(b.cancel_by, {_label_sql("l.cancel_by")})
        OR ({_label_sql("l.cancel_by")} = 'buyer' AND list_contains(b.buyer_reasons, {_label_sql("l.cancel_reason")}))
        OR ({_label_sql("l.cancel_by")} = 'system' AND list_contains(b.system_reasons, {_label_sql("l.cancel_reason")}))
-       OR ({_label_sql("l.cancel_by")} = 'system' AND EXISTS (
-              SELECT 1 FROM sla_obligations AS ob
-              WHERE ob.shop_id = l.shop_id AND ob.entity_kind = 'order' AND ob.entity_id = l.order_id
-                AND list_contains(b.system_after_missed, ob.sla_id)
-                AND ob.due_at <= l.cancelled_time AND (ob.met_at IS NULL OR ob.met_at > ob.due_at))))
+       OR ({_label_sql("l.cancel_by")} = 'system' AND ms.first_missed_due <= l.cancelled_time))
     UNION
     SELECT b.shop_id, c.order_id
     FROM base AS b
@@ -292,7 +301,7 @@ WITH base AS (
     SELECT b.shop_id, 'ldr' AS metric,
            count(*) FILTER (WHERE ob.met_at > ob.due_at) AS numerator, count(*) AS denominator
     FROM base AS b
-    JOIN sla_obligations AS ob
+    JOIN obligations AS ob
       ON ob.shop_id = b.shop_id AND ob.sla_id = 'dispatch' AND list_contains(ob.end_events, 'order_shipped')
     WHERE b.metric = 'ldr' AND ob.status <> 'void' AND ob.met_at IS NOT NULL
       AND CAST(timezone(b.timezone, ob.met_at) AS DATE) BETWEEN b.window_start AND b.window_end
@@ -301,7 +310,7 @@ WITH base AS (
     SELECT b.shop_id, 'chat_reply_rate' AS metric,
            count(*) FILTER (WHERE ob.met_at <= ob.due_at) AS numerator, count(*) AS denominator
     FROM base AS b
-    JOIN sla_obligations AS ob ON ob.shop_id = b.shop_id AND ob.sla_id = 'chat_reply'
+    JOIN obligations AS ob ON ob.shop_id = b.shop_id AND ob.sla_id = 'chat_reply'
     WHERE b.metric = 'chat_reply_rate' AND ob.due_at <= ob.as_of
       AND ob.due_local_date BETWEEN b.window_start AND b.window_end
     GROUP BY b.shop_id
@@ -348,6 +357,8 @@ class HealthSummary:
     rows: int
     by_status: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    obligations: int = 0
+    obligations_reused: bool = False  # read from the SLA stage's work tables rather than rebuilt
 
 
 def compute_seller_health(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path) -> HealthSummary:
@@ -356,9 +367,9 @@ def compute_seller_health(work_db: Path, batch_date: dt.date, run_id: str, rules
     book = load_rulebook(rules_dir)
     clocks = load_clock_rules(book)
     health_rules = load_health_rules(book)
-    con = duckdb.connect(str(work_db))
+    con = connect_work_db(work_db)
     try:
-        prepare_obligations(con, batch_date, clocks)
+        build = ensure_obligations(con, batch_date, clocks, run_id)
         install_health_rules(con, health_rules, batch_date)
         has_rulings = bool(
             con.execute(
@@ -392,4 +403,6 @@ def compute_seller_health(work_db: Path, batch_date: dt.date, run_id: str, rules
         rows=sum(by_status.values()),
         by_status=by_status,
         seconds=round(time.perf_counter() - started, 3),
+        obligations=build.obligations,
+        obligations_reused=build.reused,
     )

@@ -5,8 +5,8 @@ Builds, on one DuckDB connection over the staging tables, the TEMP tables every 
 - `sla_shops`    shop_id, market, program, timezone, chatbots_enabled, as_of
                  (as_of = end of batch_date, 24:00, in the shop's zone: contract §1)
 - `sla_orders`   order-level facts folded from SKU lines (see `ORDERS_SQL`)
-- `sla_subjects` one row per entity: (shop_id, entity_kind, entity_id, item_price, order_type)
-- `sla_events`   long form: (shop_id, entity_kind, entity_id, event, event_at)
+- `sla_subjects` one row per entity: (subject_id, shop_id, entity_kind, entity_id, item_price,
+                 order_type, then one TIMESTAMPTZ column per event name of `SUBJECT_EVENTS`)
 
 Event names are the vocabulary of `clocks.SLA_CATALOGUE`. Only events at or before the shop's
 as-of instant exist: a batch sees the world as it was at the end of its date, so re-running an
@@ -121,51 +121,70 @@ SELECT a.shop_id, a.entity_id, coalesce(a.appeal_available, r.platform_decision)
 FROM a LEFT JOIN sla_requests AS r ON r.shop_id = a.shop_id AND r.entity_id = a.return_order_id
 """
 
+# One row per entity ("subject") with every dated event of it as a column named after the event
+# (the vocabulary of `clocks.SLA_CATALOGUE`; NULL = did not happen by as_of). Clocks read their
+# start, end and void times from the same row, so no long event table is joined back per clock.
 SUBJECTS_SQL = """
 CREATE OR REPLACE TEMP TABLE sla_subjects AS
-SELECT shop_id, 'order' AS entity_kind, order_id AS entity_id, NULL::DECIMAL(18, 2) AS item_price, order_type
-FROM sla_orders
-UNION ALL SELECT shop_id, 'request', entity_id, item_price, NULL FROM sla_requests
-UNION ALL SELECT shop_id, 'cancellation', entity_id, NULL, NULL FROM sla_cancellations
-UNION ALL SELECT shop_id, 'appeal', entity_id, NULL, NULL FROM sla_appeals
-UNION ALL SELECT shop_id, 'message', entity_id, NULL, NULL FROM sla_chat_waits
+SELECT CAST(row_number() OVER () AS INTEGER) AS subject_id, *
+FROM (
+    SELECT shop_id, 'order' AS entity_kind, order_id AS entity_id, NULL::DECIMAL(18, 2) AS item_price,
+           order_type, created_at AS order_created, paid_at AS order_paid, rts_at AS order_rts,
+           shipped_at AS order_shipped, cancelled_at AS order_cancelled
+    FROM sla_orders
+    UNION ALL BY NAME
+    SELECT shop_id, 'request' AS entity_kind, entity_id, item_price, request_created, seller_response,
+           seller_rejected, return_delivered, seller_inspection, refund, buyer_dispute, platform_decision
+    FROM sla_requests
+    UNION ALL BY NAME
+    SELECT shop_id, 'cancellation' AS entity_kind, entity_id, buyer_cancel_requested, seller_response,
+           cancelled, order_shipped
+    FROM sla_cancellations
+    UNION ALL BY NAME
+    SELECT shop_id, 'appeal' AS entity_kind, entity_id, appeal_available, refund, appeal_submitted
+    FROM sla_appeals
+    UNION ALL BY NAME
+    SELECT shop_id, 'message' AS entity_kind, entity_id, started_at AS buyer_wait_started,
+           replied_at AS seller_reply
+    FROM sla_chat_waits
+)
 """
 
-EVENTS_SQL = """
-CREATE OR REPLACE TEMP TABLE sla_events AS
-SELECT shop_id, 'order' AS entity_kind, order_id AS entity_id, event, event_at
-FROM (UNPIVOT (SELECT shop_id, order_id, created_at AS order_created, paid_at AS order_paid,
-                      rts_at AS order_rts, shipped_at AS order_shipped, cancelled_at AS order_cancelled
-               FROM sla_orders)
-      ON order_created, order_paid, order_rts, order_shipped, order_cancelled
-      INTO NAME event VALUE event_at)
-UNION ALL
-SELECT shop_id, 'request', entity_id, event, event_at
-FROM (UNPIVOT (SELECT * EXCLUDE (item_price) FROM sla_requests)
-      ON request_created, seller_response, seller_rejected, return_delivered, seller_inspection,
-         refund, buyer_dispute, platform_decision
-      INTO NAME event VALUE event_at)
-UNION ALL
-SELECT shop_id, 'cancellation', entity_id, event, event_at
-FROM (UNPIVOT sla_cancellations ON buyer_cancel_requested, seller_response, cancelled, order_shipped
-      INTO NAME event VALUE event_at)
-UNION ALL
-SELECT shop_id, 'appeal', entity_id, event, event_at
-FROM (UNPIVOT sla_appeals ON appeal_available, refund, appeal_submitted INTO NAME event VALUE event_at)
-UNION ALL
-SELECT shop_id, 'message', entity_id, 'buyer_wait_started', started_at FROM sla_chat_waits
-UNION ALL
-SELECT shop_id, 'message', entity_id, 'seller_reply', replied_at FROM sla_chat_waits WHERE replied_at IS NOT NULL
-"""
+# The event columns of `sla_subjects`: every event name of the clock vocabulary.
+SUBJECT_EVENTS: tuple[str, ...] = (
+    "order_created",
+    "order_paid",
+    "order_rts",
+    "order_shipped",
+    "order_cancelled",
+    "request_created",
+    "seller_response",
+    "seller_rejected",
+    "return_delivered",
+    "seller_inspection",
+    "refund",
+    "buyer_dispute",
+    "platform_decision",
+    "buyer_cancel_requested",
+    "cancelled",
+    "appeal_available",
+    "appeal_submitted",
+    "buyer_wait_started",
+    "seller_reply",
+)
+
+
+def install_shops(con, batch_date: dt.date) -> None:
+    """Create sla_shops: every shop with its as-of instant for `batch_date`."""
+    con.execute(SHOPS_SQL, [batch_date])
 
 
 def install_subjects(con, batch_date: dt.date) -> None:
-    """Create sla_shops, the per-family tables, sla_chat_waits, sla_subjects and sla_events."""
-    con.execute(SHOPS_SQL, [batch_date])
+    """Create sla_shops, the per-family tables, sla_chat_waits and sla_subjects."""
+    install_shops(con, batch_date)
     con.execute(ORDERS_SQL)
     con.execute(REQUESTS_SQL)
     con.execute(CANCELLATIONS_SQL)
     con.execute(APPEALS_SQL)
     install_chat_waits(con)
     con.execute(SUBJECTS_SQL)
-    con.execute(EVENTS_SQL)
