@@ -186,6 +186,19 @@ def _hours(start: str, end: str) -> str:
     return f"(epoch({end}) - epoch({start})) / 3600.0"
 
 
+# The order-line columns case assembly reads (policy_line): keys, the de-duplication order, what
+# policy_order aggregates and what the line join takes.
+ORDER_LINE_COLUMNS = ", ".join(
+    (
+        "shop_id", "order_id", "sku_id", "source_file", "line_number",
+        "order_amount", "order_status", "order_type", "created_time", "paid_time", "rts_time",
+        "shipped_time", "delivered_time", "cancelled_time", "tracking_id", "package_id",
+        "fulfillment_type", "shipping_provider_name", "buyer_pseudonym", "product_category",
+        "quantity", "sku_subtotal_after_discount", "sku_unit_original_price",
+    )
+)  # fmt: skip
+
+
 def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
     """Create temp table `policy_case` (one row per case, every feature column); return its size.
 
@@ -204,9 +217,10 @@ def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
     con.execute(
         f"""
         -- Only orders some case refers to (appeals reach theirs through the request): the
-        -- de-duplication window then runs over a fraction of the order lines.
+        -- de-duplication window then runs over a fraction of the order lines. Only the columns
+        -- case assembly reads (the export has 50).
         CREATE OR REPLACE TEMP TABLE policy_line AS
-        SELECT * FROM stg_order_lines
+        SELECT {ORDER_LINE_COLUMNS} FROM stg_order_lines
         WHERE order_id IN (SELECT order_id FROM stg_aftersales_requests
                            UNION SELECT order_id FROM stg_cancellations)
         QUALIFY row_number() OVER (PARTITION BY shop_id, order_id, sku_id
