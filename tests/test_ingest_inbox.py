@@ -861,3 +861,28 @@ def test_sample_inbox_quarantines_exactly_its_deliberate_bad_rows(tmp_path):
     personal = _personal_values_of(SAMPLE / "inbox", report)
     assert len(personal) > 100
     assert_no_personal_data(db, personal, [Path(summary.validation_report_path).read_text(encoding="utf-8")])
+
+
+def test_quarantined_multi_line_records_keep_their_raw_text(tmp_path):
+    """The raw of a quarantined record is read back from an excerpt of its file: a record whose
+    quoted values span lines (CRLF file, tab-guarded IDs) comes back whole, from the right line."""
+    inbox = tmp_path / "inbox"
+    write_csv(inbox / "shops.csv", SHOPS_HEADER, SHOPS[:1])
+    rows = [
+        ["\tC1", "\tM1", "", "Buyer", "text", "11/20/2026 9:00:00 AM", "hello\nthere"],
+        ["\tC1", "\tM2", "", "Buyer", "text\r\nimage", "11/20/2026 9:01:00 AM", "line one\r\nline two"],
+        ["\tC1", "\tM3", "", "Seller", "text", "11/20/2026 9:02:00 AM", "ok"],
+        ["\tC1", "\tM4", "", "Robot", "text", "11/20/2026 9:03:00 AM", "beep"],
+    ]
+    write_csv(inbox / "US1" / "chat.csv", MESSAGES_HEADER, rows, newline="\r\n")
+    ingest(inbox, tmp_path)
+    db = tmp_path / "work.duckdb"
+    assert query(db, "SELECT message_id, line_number FROM stg_messages ORDER BY 2") == [("M1", 2), ("M3", 7)]
+    quarantined = query(db, "SELECT line_number, expectation, raw FROM quarantine ORDER BY 1")
+    assert [(line, expectation) for line, expectation, _ in quarantined] == [
+        (4, "expect_column_values_to_be_in_set"),
+        (8, "expect_column_values_to_be_in_set"),
+    ]
+    m2, m4 = (json.loads(raw) for _, _, raw in quarantined)
+    assert (m2["Message ID"], m2["Message Type"], m2["Content"]) == ("\tM2", "text\nimage", "***")
+    assert (m4["Message ID"], m4["Sender Role"], m4["Content"]) == ("\tM4", "Robot", "***")

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from aftersales.ingest.decoding import sniff, utf8_chunks
@@ -18,7 +19,7 @@ from aftersales.ingest.greetings import classify_greetings
 from aftersales.ingest.kinds import KINDS, header_key, recognise
 from aftersales.ingest.pseudonyms import buyer_pseudonym, install_pseudonym_key, pseudonym_sql
 from aftersales.ingest.readers import read_csv_sql, read_csvs_sql, rejected_records, rejected_records_by_path
-from aftersales.ingest.records import number_records
+from aftersales.ingest.records import NumberedCsv, number_records, write_numbered_rows
 from aftersales.ingest.typing_sql import enum_sql, install_macros
 
 TEXT = "Order ID,Product Name\n1001,蓝色杯子 “特价”\n1002,plain\n"
@@ -365,3 +366,91 @@ def test_classic_mac_line_ends_are_read(tmp_path):
     assert found.cr_newlines
     numbered = number_records(utf8_chunks(path, found), tmp_path / "n.csv")
     assert numbered.header == ["Order ID", "SKU ID"] and numbered.record_lines.tolist() == [2, 3]
+
+
+def test_lines_opening_with_blanks_are_records_unless_blank(tmp_path):
+    # Tab-guarded IDs put a blank byte first on every line; only all-blank lines are skipped,
+    # however long their run of blanks.
+    text = "a,b\n\t1,\t2\n" + " " * 100 + "\n \t\r\n\t3,4\r\n" + " " * 40 + "x,5\n"
+    numbered = _numbered(tmp_path, text, 7)
+    assert numbered.record_lines.tolist() == [2, 5, 6]
+    rows = (
+        duckdb.connect()
+        .execute(f"SELECT __line, c0, c1 FROM {read_csv_sql(numbered, None)} ORDER BY 1")
+        .fetchall()
+    )
+    assert rows == [(2, "\t1", "\t2"), (5, "\t3", "4"), (6, " " * 40 + "x", "5")]
+
+
+@pytest.mark.parametrize("chunk", [None, 5], ids=["one-block", "tiny-blocks"])
+def test_record_offsets_locate_each_record_in_the_numbered_copy(tmp_path, chunk):
+    text = 'a,b\r\n1,"x\r\ny"\r\n\r\n2,"3"\r\n  \r\n4,"say ""hi"""\r\n5,6'
+    numbered = _numbered(tmp_path, text, chunk)
+    data = numbered.path.read_bytes()
+    assert numbered.record_lines.tolist() == [2, 5, 7, 8]
+    for offset, line in zip(numbered.record_offsets.tolist(), numbered.record_lines.tolist(), strict=True):
+        assert data[offset:].startswith(b"%d," % line)
+        assert data[offset - 1 : offset] == b"\n"
+
+
+def test_excerpt_reads_back_exactly_the_chosen_records(tmp_path):
+    numbered = _numbered(tmp_path, 'a,b\n1,"x\ny"\n\n2,3\n4,"5\n\n6"\n7,8\n')
+    con = duckdb.connect()
+    full = con.execute(f"SELECT __line, c0, c1 FROM {read_csv_sql(numbered, None)} ORDER BY 1").fetchall()
+    chosen = np.asarray([2, 6], dtype=np.int64)
+    path = numbered.excerpt(chosen, tmp_path / "excerpt.csv")
+    excerpt = NumberedCsv(path, numbered.header, numbered.header_line, np.empty(0, np.int64))
+    rows = con.execute(f"SELECT __line, c0, c1 FROM {read_csv_sql(excerpt, None)} ORDER BY 1").fetchall()
+    assert rows == [r for r in full if r[0] in (2, 6)] == [(2, "1", "x\ny"), (6, "4", "5\n\n6")]
+    assert (
+        numbered.excerpt(np.asarray([3], dtype=np.int64), tmp_path / "no.csv") is None
+    )  # not a record start
+
+
+def test_xlsx_rows_get_offsets_too(tmp_path):
+    numbered = write_numbered_rows(
+        [(1, ["a", "b"]), (2, ["1", "x,y"]), (3, ["", ""]), (4, ["2", "é"])], tmp_path / "n.csv"
+    )
+    data = numbered.path.read_bytes()
+    assert numbered.record_lines.tolist() == [2, 4]
+    assert [data[o:].split(b"\n")[0] for o in numbered.record_offsets.tolist()] == [
+        b'2,1,"x,y"',
+        "4,2,é".encode(),
+    ]
+
+
+def _id_reference(text: str | None) -> str | None:
+    """The documented ID rule in Python: Excel ="..." wrapper, leading guards, Unicode spaces."""
+    if text is None or not text.strip(" "):
+        return None
+    x = text.strip(" ")
+    if x.startswith('="') and x.endswith('"'):
+        x = x[2:-1]
+    x = x.lstrip("\t'` ").strip(" \t\r\n\u00a0\ufeff")
+    return x or None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["576094552318661354", "'576094552318661354", "\t'7302876135730939789", "`A1", "SPO-03013-L/X",
+     "AP88147165", '="5771001"', "=\"'12\"", "12\u00a0", "\ufeff12", "é1", "1é", "'", "''", "1\n2",
+     "x", "-A", "A-", "'\u00a01", "\u00a0", "'1 '", '"1"', '=""', "1\r", "5.77E+17", "  '9 ", None],
+)  # fmt: skip
+def test_id_fast_path_agrees_with_the_general_rule(con, text):
+    assert con.execute("SELECT id_of(as_text($t))", {"t": text}).fetchone()[0] == _id_reference(text)
+
+
+def test_every_enum_spelling_reaches_its_canonical_value(con):
+    for kind in KINDS.values():
+        for col in kind.columns:
+            if col.type != "enum":
+                continue
+            sql = enum_sql(col, "as_text($t)")
+            spellings = [(v, v) for v in col.values] + list(col.value_aliases)
+            for text, canonical in spellings:
+                for variant in (text, text.upper(), text.lower(), f"  {text}!", text.replace(" ", "_")):
+                    assert con.execute(f"SELECT {sql}", {"t": variant}).fetchone()[0] == canonical, (
+                        col,
+                        variant,
+                    )
+            assert con.execute(f"SELECT {sql}", {"t": "Not A Value 42"}).fetchone()[0] == "Not A Value 42"

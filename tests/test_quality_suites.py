@@ -3,6 +3,8 @@ HTML validation report."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import dataclass
 from datetime import date
 
@@ -156,3 +158,57 @@ def test_report_is_a_self_contained_escaped_page(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "S1/&lt;odd&gt;.csv" in html and "1/2 passed" in html
     assert "<link" not in html and "src=" not in html  # no external assets
+
+
+def _orders_frame(gate) -> pd.DataFrame:
+    ks = gate.suite(KINDS["orders"])
+    frame = pd.DataFrame({name: pd.Series([None] * 4, dtype="object") for name in ks.frame_sql})
+    frame["Shop"] = "S1"
+    frame["Order ID"] = ["O1", None, "O3", "O3"]
+    frame["SKU ID"] = ["K1", "K1", "K1", "K1"]
+    frame["Quantity"] = pd.Series([1, 2, -1, 3], dtype="int64")
+    frame["Sku Quantity of return"] = pd.Series([0, 3, 0, 0], dtype="int64")
+    frame["Order Amount"] = [10.0, 5.0, -1.0, 10.0]
+    frame["Order Refund Amount"] = [0.0, 6.0, 0.0, 0.0]
+    frame["Paid Time" + UNPARSED] = [None, None, "31/02/2026", None]
+    frame["Taxes" + UNPARSED] = [None, "n/a", None, None]
+    return frame.set_axis(pd.Index([101, 102, 103, 104]))
+
+
+def test_parts_read_narrow_frames_and_agree_with_one_whole_frame(gate):
+    kind = KINDS["orders"]
+    frame = _orders_frame(gate)
+    asked: list[tuple[str, ...]] = []
+
+    def source(columns: tuple[str, ...]) -> pd.DataFrame:
+        asked.append(columns)
+        return frame[list(columns)]
+
+    parts = gate.validate(kind, source)
+    whole = gate.validate(kind, frame)
+    assert [(o.gate.label, o.unexpected_ids.tolist(), o.success) for o in parts] == [
+        (o.gate.label, o.unexpected_ids.tolist(), o.success) for o in whole
+    ]
+    failing = {(o.gate.type, o.gate.label): sorted(o.unexpected_ids.tolist()) for o in parts}
+    assert failing[("expect_column_values_to_be_between", "Quantity")] == [103]
+    assert failing[("expect_column_values_to_be_null", "Taxes")] == [102]
+    # The null checks of the "(unparsed)" columns share one frame; every other frame holds only
+    # the columns of the gates it serves (at most Shop + the order line key).
+    (unparsed,) = [cols for cols in asked if any(c.endswith(UNPARSED) for c in cols)]
+    assert all(c.endswith(UNPARSED) for c in unparsed) and len(unparsed) > 1
+    assert max(len(cols) for cols in asked if cols != unparsed) == 3
+
+
+def test_validated_frames_are_released(gate):
+    kind = KINDS["orders"]
+    frame = _orders_frame(gate)
+    handed: list[weakref.ref] = []
+
+    def source(columns: tuple[str, ...]) -> pd.DataFrame:
+        part = frame[list(columns)].copy()
+        handed.append(weakref.ref(part))
+        return part
+
+    gate.validate(kind, source)
+    gc.collect()
+    assert handed and all(ref() is None for ref in handed)

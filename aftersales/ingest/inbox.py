@@ -15,15 +15,19 @@ Flow (all typing and counting in DuckDB SQL; Python only streams bytes and orche
 4. Each kind is validated once with its Great Expectations suite; every failing record is
    quarantined once per failed expectation, with a reason naming expectation and column, and is
    staged zero times. A duplicated record key keeps its latest clean version (later file in path
-   order, then later line) and quarantines the others.
+   order, then later line) and quarantines the others. Kinds are typed in `SHOP_EXPORT_KINDS`
+   order and each kind is validated (GX is single-threaded Python) on a second thread as soon
+   as it is typed, while DuckDB types the next kinds; each part of a suite reads a frame of
+   just its columns, so no kind is ever in memory as one wide frame.
 5. Results are written in one transaction into the work database: stg_*, quarantine,
    file_ledger, validation_results (each dropped and recreated: a rerun replaces them), then a
    self-contained HTML validation report.
 
 Personal data is read only inside DuckDB's scan: usernames become keyed pseudonyms and message
 content becomes `is_greeting`/`content_length` in the reading SELECT; quarantine `raw` masks
-them. The numbered copies of the inputs live in a temporary folder next to the work database,
-removed when ingestion ends.
+them (read back from an excerpt of just the quarantined records, not the whole file). The
+numbered copies of the inputs live in a temporary folder next to the work database, removed
+when ingestion ends.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import logging
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -68,6 +73,7 @@ from aftersales.ingest.typing_sql import (
     typed_table_ddl,
 )
 from aftersales.quality.report import write_validation_report
+from aftersales.quality.suites import KindSuite
 from aftersales.quality.validate import GateOutcome, QualityGate
 from aftersales.settings import Settings, pseudonym_key
 from aftersales.staging import STAGING_TABLES, create_staging_tables
@@ -118,7 +124,6 @@ class _FileRead:
     numbered: NumberedCsv
     recognition: Recognition
     column_outcomes: list[GateOutcome]
-    together: bool = False  # typed by a multi-file scan of its layout (every record accounted for)
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,9 @@ def ingest_inbox(
     work_db.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=work_db.parent) as tmp:
         con = duckdb.connect(":memory:")
+        validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-gx")
         try:
-            run = _Run(con, inbox, Path(tmp), batch_date, run_id, key)
+            run = _Run(con, inbox, Path(tmp), batch_date, run_id, key, validator)
             for step in (
                 run.load_registry,
                 run.read_exports,
@@ -157,6 +163,7 @@ def ingest_inbox(
             _timed(run.write, work_db)
             report = run.report_data()
         finally:
+            validator.shutdown(wait=True, cancel_futures=True)  # no validation outlives the connection
             con.close()
     summary = run.summary()
     report_path = write_validation_report(report_dir, summary, *report)
@@ -189,8 +196,17 @@ def _table(kind: Kind) -> str:
 
 
 class _Run:
-    def __init__(self, con, inbox: Path, tmp: Path, batch_date: date, run_id: str, key: bytes):
-        self.con, self.inbox, self.tmp = con, inbox, tmp
+    def __init__(
+        self,
+        con,
+        inbox: Path,
+        tmp: Path,
+        batch_date: date,
+        run_id: str,
+        key: bytes,
+        validator: ThreadPoolExecutor,
+    ):
+        self.con, self.inbox, self.tmp, self.validator = con, inbox, tmp, validator
         self.batch_date, self.run_id = batch_date, run_id
         self.entries: list[LedgerEntry] = []
         self.reads: dict[int, _FileRead] = {}
@@ -198,6 +214,7 @@ class _Run:
         self.validation_rows: list[tuple] = []
         self.sniffs: dict[int, Sniff] = {}
         self.outcomes: dict[str, list[GateOutcome]] = {}
+        self.validations: dict[str, Future[list[GateOutcome]]] = {}  # kind -> its GX row gates
         self.pending_q_rows: list[tuple] = []  # quarantine rows of the reading pass, inserted in bulk
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")
@@ -217,6 +234,10 @@ class _Run:
         )
         names = [r[0] for r in con.execute("SELECT name FROM pg_timezone_names() ORDER BY name").fetchall()]
         self.quality = QualityGate(names)
+        for kind in KINDS.values():
+            # Registered up front: from the first background validation on, only the validating
+            # thread touches the GX context.
+            self.quality.suite(kind)
 
     # -- 1. the shop registry -------------------------------------------------------------
     def load_registry(self) -> None:
@@ -294,8 +315,11 @@ class _Run:
                 shop = self.shops[entry.shop_id]
                 key = (read.recognition.kind.name, tuple(read.numbered.header), shop.market, shop.timezone)
                 layouts.setdefault(key, []).append(read)
-        for reads in layouts.values():
-            self._read_layout(reads)
+        for name in SHOP_EXPORT_KINDS:
+            for key, reads in layouts.items():
+                if key[0] == name:
+                    self._read_layout(reads)
+            self._start_validation(KINDS[name])
         for entry in self.entries:
             if entry.status == "skipped":
                 self._quarantine_file(entry)
@@ -374,7 +398,6 @@ class _Run:
                 self.con.execute(f"DELETE FROM {_table(kind)} WHERE __file = {read.entry.index}")
                 self._read_export(read)
                 continue
-            read.together = True
             self.reads[read.entry.index] = read
             self._quarantine_rejects(read.entry, read.numbered, read.recognition, file_rejects, (n, line_sum))
 
@@ -530,37 +553,45 @@ class _Run:
         )
         self.con.unregister("first_records")
 
+    def _start_validation(self, kind: Kind) -> None:
+        """Finish a typed kind (description rows, order amounts for caps) and validate it with
+        Great Expectations on the validating thread, while this thread types the next kinds."""
+        self._mark_description_rows(kind)
+        if any(cap.cap_from_orders for cap in kind.caps):
+            self.con.execute(
+                f"""UPDATE {_table(kind)} AS t SET __order_amount = o.amount
+                    FROM (SELECT shop_id, order_id, max(order_amount) AS amount
+                          FROM {_table(KINDS["orders"])} WHERE NOT __description
+                          GROUP BY shop_id, order_id) AS o
+                    WHERE t.shop_id = o.shop_id AND t.order_id = o.order_id"""
+            )
+        cursor = self.con.cursor()  # a connection of its own: DuckDB connections are not thread-safe
+        cursor.execute("SET TimeZone = 'UTC'")
+        self.validations[kind.name] = self.validator.submit(self._gate_outcomes, cursor, kind)
+
+    def _gate_outcomes(self, con, kind: Kind) -> list[GateOutcome]:
+        """The kind's row gates run by GX on narrow frames read through `con` (closed after)."""
+        suite = self.quality.suite(kind)
+        try:
+            return self.quality.validate(kind, lambda columns: _gate_frame(con, kind, suite, columns))
+        finally:
+            con.close()
+            pa.default_memory_pool().release_unused()  # hand the frames' Arrow buffers back to the OS
+
     def validate_exports(self) -> None:
         for name in SHOP_EXPORT_KINDS:
-            kind = KINDS[name]
-            self._mark_description_rows(kind)
-            if any(cap.cap_from_orders for cap in kind.caps):
-                self.con.execute(
-                    f"""UPDATE {_table(kind)} AS t SET __order_amount = o.amount
-                        FROM (SELECT shop_id, order_id, max(order_amount) AS amount
-                              FROM {_table(KINDS["orders"])} WHERE NOT __description
-                              GROUP BY shop_id, order_id) AS o
-                        WHERE t.shop_id = o.shop_id AND t.order_id = o.order_id"""
-                )
-            self._validate(kind)
+            self._quarantine_failures(KINDS[name], self.validations.pop(name).result())
         self._record_validation()
 
     def _validate(self, kind: Kind) -> None:
-        ks = self.quality.suite(kind)
+        """Validate a kind on this thread (the shop registry, before anything else is read)."""
+        suite = self.quality.suite(kind)
+        outcomes = self.quality.validate(kind, lambda columns: _gate_frame(self.con, kind, suite, columns))
+        self._quarantine_failures(kind, outcomes)
+
+    def _quarantine_failures(self, kind: Kind, outcomes: list[GateOutcome]) -> None:
+        """Quarantine every record failing a row gate (duplicates: all but the kept version)."""
         table = _table(kind)
-        cols = ", ".join(f"{sql} AS {sql_ident(name)}" for name, sql in ks.frame_sql.items())
-        # Through Arrow, text columns arrive as pandas' string dtype (an all-NULL "(unparsed)"
-        # column is a null bitmap, not a million Python None objects).
-        frame = (
-            self.con.sql(f"SELECT t.__rid, {cols} FROM {table} AS t WHERE NOT t.__description")
-            .to_arrow_table()
-            .to_pandas(self_destruct=True, split_blocks=True)
-            .set_index("__rid")
-            .rename_axis(None)  # an unnamed index makes GX list failing ids as plain values
-        )
-        outcomes = self.quality.validate(kind, frame)
-        del frame
-        pa.default_memory_pool().release_unused()  # hand the frame's Arrow buffers back to the OS
         fails = [
             pd.DataFrame({"rid": o.unexpected_ids, "gate": gi})
             for gi, o in enumerate(outcomes)
@@ -665,37 +696,66 @@ class _Run:
 
     # -- quarantine raw, counts, outputs ------------------------------------------------------
     def attach_raw(self) -> None:
-        """Masked JSON of every quarantined record that DuckDB read, from its numbered file."""
-        files = [
-            r[0]
-            for r in self.con.execute("SELECT DISTINCT file FROM q_rows WHERE rid IS NOT NULL").fetchall()
-        ]
-        layouts: dict[tuple, list[_FileRead]] = {}
-        for i in files:
+        """Masked JSON of every quarantined record that DuckDB read, from its numbered file.
+
+        Only the quarantined records are read again: each file's records are copied into an
+        excerpt (its header and those records, byte for byte) and the excerpts of a layout are
+        read by one scan, instead of parsing every file that has a quarantined record in full.
+        An excerpt must parse into exactly its records; a file whose excerpt does not (or whose
+        record offsets are unknown) is read again in full.
+        """
+        needed: dict[int, list[int]] = {}
+        for file, line in self.con.execute(
+            "SELECT DISTINCT file, line FROM q_rows WHERE rid IS NOT NULL ORDER BY file, line"
+        ).fetchall():
+            needed.setdefault(file, []).append(line)
+        layouts: dict[tuple, list[tuple[_FileRead, NumberedCsv]]] = {}
+        in_full: list[int] = []
+        for i, lines in needed.items():
             read = self.reads[i]
-            if read.together:
-                layouts.setdefault((read.recognition.kind.name, tuple(read.numbered.header)), []).append(read)
+            path = read.numbered.excerpt(np.asarray(lines, dtype=np.int64), self.tmp / f"{i}.quarantined.csv")
+            if path is None:
+                in_full.append(i)
                 continue
+            excerpt = NumberedCsv(
+                path, read.numbered.header, read.numbered.header_line, np.empty(0, np.int64)
+            )
+            layouts.setdefault((read.recognition.kind.name, tuple(read.numbered.header)), []).append(
+                (read, excerpt)
+            )
+        for pairs in layouts.values():
+            first = pairs[0][0]
+            raw = masked_raw_sql(first.recognition.kind, first.recognition.positions)
+            files_sql = ", ".join(f"({sql_literal(str(e.path))}, {r.entry.index})" for r, e in pairs)
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE excerpt_raw AS
+                    SELECT f.file, src.__line AS line, {raw} AS raw
+                    FROM {read_csvs_sql([e for _, e in pairs], None)} AS src
+                    JOIN (VALUES {files_sql}) AS f(path, file) ON src.filename = f.path"""
+            )
+            parsed: dict[int, list[int]] = {}
+            for file, line in self.con.execute(
+                "SELECT file, line FROM excerpt_raw ORDER BY file, line"
+            ).fetchall():
+                parsed.setdefault(file, []).append(line)
+            unlike = [r.entry.index for r, _ in pairs if parsed.get(r.entry.index) != needed[r.entry.index]]
+            in_full += unlike
+            self.con.execute(
+                """UPDATE q_rows SET raw = r.raw FROM excerpt_raw AS r
+                    WHERE q_rows.file = r.file AND q_rows.rid IS NOT NULL AND q_rows.line = r.line
+                      AND NOT list_contains($unlike, r.file)""",
+                {"unlike": unlike},
+            )
+        self.con.execute("DROP TABLE IF EXISTS excerpt_raw")
+        for i in in_full:
+            read = self.reads[i]
+            log.info("%s: quarantined records read from the whole file", read.entry.source_file)
             raw = masked_raw_sql(read.recognition.kind, read.recognition.positions)
             self.con.execute(
                 f"""UPDATE q_rows SET raw = r.raw
                     FROM (SELECT src.__line AS line, {raw} AS raw FROM {read_csv_sql(read.numbered, None)} AS src
                           WHERE src.__line IN (SELECT line FROM q_rows WHERE file = {i} AND rid IS NOT NULL)) AS r
                     WHERE q_rows.file = {i} AND q_rows.rid IS NOT NULL AND q_rows.line = r.line"""
-            )
-        for reads in layouts.values():
-            # Files typed together are read back together: one scan per layout, not per file.
-            first = reads[0]
-            raw = masked_raw_sql(first.recognition.kind, first.recognition.positions)
-            files_sql = ", ".join(f"({sql_literal(str(r.numbered.path))}, {r.entry.index})" for r in reads)
-            self.con.execute(
-                f"""UPDATE q_rows SET raw = r.raw
-                    FROM (SELECT f.file, src.__line AS line, {raw} AS raw
-                          FROM {read_csvs_sql([r.numbered for r in reads], None)} AS src
-                          JOIN (VALUES {files_sql}) AS f(path, file) ON src.filename = f.path
-                          WHERE EXISTS (SELECT 1 FROM q_rows AS q
-                                        WHERE q.rid IS NOT NULL AND q.file = f.file AND q.line = src.__line)) AS r
-                    WHERE q_rows.file = r.file AND q_rows.rid IS NOT NULL AND q_rows.line = r.line"""
             )
 
     def count(self) -> None:
@@ -845,6 +905,22 @@ VALIDATION_COLUMNS = (
     "unexpected_count",
     "details",
 )
+
+
+def _gate_frame(con, kind: Kind, suite: KindSuite, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The named gate columns of a kind's records (description rows excluded), indexed by record id.
+
+    Through Arrow, text columns arrive as pandas' string dtype (an all-NULL "(unparsed)" column
+    is a null bitmap, not a million Python None objects).
+    """
+    cols = ", ".join(f"{suite.frame_sql[c]} AS {sql_ident(c)}" for c in columns)
+    return (
+        con.sql(f"SELECT t.__rid, {cols} FROM {_table(kind)} AS t WHERE NOT t.__description")
+        .to_arrow_table()
+        .to_pandas(self_destruct=True, split_blocks=True)
+        .set_index("__rid")
+        .rename_axis(None)  # an unnamed index makes GX list failing ids as plain values
+    )
 
 
 def _insert_rows(con, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:

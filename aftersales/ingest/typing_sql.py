@@ -26,6 +26,7 @@ from aftersales.ingest.records import LINE_FIELD
 # tab/apostrophe/backtick that spreadsheets use to keep long numbers as text.
 _WS = "' \t\r\n\u00a0\ufeff'"
 _ID_GUARDS = "'\t''` '"
+_ID_GUARD_CLASS = "[\t''` ]"  # the same characters as a regex class (inside a SQL literal)
 
 US_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
 DAY_FIRST_TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
@@ -79,9 +80,15 @@ def _list(values: tuple[str, ...]) -> str:
 # (DuckDB's fast path); IDs also lose other whitespace, amounts and enums ignore it anyway.
 MACROS = (
     "CREATE OR REPLACE TEMP MACRO as_text(x) AS NULLIF(trim(CAST(x AS VARCHAR)), '')",
-    # Leading tab/apostrophe/backtick (spreadsheet guards) and an Excel ="..." wrapper.
-    f"""CREATE OR REPLACE TEMP MACRO id_of(x) AS NULLIF(trim(ltrim(
-        CASE WHEN starts_with(x, '="') AND ends_with(x, '"') THEN x[3:-2] ELSE x END, {_ID_GUARDS}), {_WS}), '')""",
+    # Leading tab/apostrophe/backtick (spreadsheet guards) and an Excel ="..." wrapper. Fast path
+    # (one DFA regex, most IDs): behind its guards the ID starts and ends with an ASCII letter or
+    # digit, so there is no wrapper and nothing to trim but the guards; the general path trims a
+    # set of Unicode spaces, which costs about as much as everything else in the macro.
+    f"""CREATE OR REPLACE TEMP MACRO id_of(x) AS CASE
+        WHEN regexp_full_match(x, '{_ID_GUARD_CLASS}*[0-9A-Za-z](?:.*[0-9A-Za-z])?') THEN ltrim(x, {_ID_GUARDS})
+        ELSE NULLIF(trim(ltrim(
+            CASE WHEN starts_with(x, '="') AND ends_with(x, '"') THEN x[3:-2] ELSE x END, {_ID_GUARDS}), {_WS}), '')
+        END""",
     # `s` holds digits, separators and sign only (symbols, codes and spaces removed).
     r"""CREATE OR REPLACE TEMP MACRO money_number(s, zero_dec) AS CASE
         WHEN regexp_full_match(s, '-?\d+(\.\d{1,2})?') THEN try_cast(s AS DECIMAL(18, 2))
@@ -293,11 +300,21 @@ def typed_select(
 
 def enum_sql(col: Column, text: str) -> str:
     """Canonical spelling of an enum value, matched ignoring case and punctuation; other values
-    are kept as written so the quality gate names them."""
+    are kept as written so the quality gate names them.
+
+    Values spelled exactly as a vocabulary value or alias (most of them) are looked up as they
+    are; only the others pay for `enum_key`'s regex. Exact spellings are limited to ASCII, where
+    `enum_key` here and the SQL macro provably agree, so both paths give the same answer.
+    """
     pairs = {enum_key(v): v for v in col.values}
     pairs.update({enum_key(a): v for a, v in col.value_aliases})
+    exact = {t: pairs[enum_key(t)] for t in (*col.values, *(a for a, _ in col.value_aliases)) if t.isascii()}
     whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in pairs.items())
-    return f"CASE enum_key({text}) {whens} ELSE {text} END"
+    by_key = f"CASE enum_key({text}) {whens} ELSE {text} END"
+    if not exact:
+        return by_key
+    fast = " ".join(f"WHEN {sql_literal(t)} THEN {sql_literal(v)}" for t, v in exact.items())
+    return f"CASE {text} {fast} ELSE {by_key} END"
 
 
 def enum_key(value: str) -> str:

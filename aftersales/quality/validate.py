@@ -4,13 +4,15 @@ One ephemeral GX context per run. Each kind's gates are registered once: the hea
 (required columns) runs on a zero-row frame of a file's recognised columns (once per distinct
 header set: the verdict depends on nothing else); the row suites run once per run over all
 records of the kind (the frame carries the record id as its index, so COMPLETE results name
-every failing record) -- single-column gates on one frame, each multi-column gate on a frame of
-just its columns.
+every failing record), each group of gates reading the same columns on a frame of just those
+columns. The frames can be fetched one part at a time (`FrameSource`), so only one narrow frame
+is in memory at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,12 @@ from aftersales.ingest.kinds import Kind
 from aftersales.quality.suites import Gate, KindSuite, build_suite
 
 log = logging.getLogger(__name__)
+
+_NULL_CHECK = "expect_column_values_to_be_null"
+
+
+# The frame of some columns of a kind's records, indexed by record id (columns as given).
+FrameSource = Callable[[tuple[str, ...]], pd.DataFrame]
 
 
 @dataclass
@@ -81,10 +89,21 @@ class QualityGate:
     def _run(self, kind: Kind, part: str, frame: pd.DataFrame, result_format: str):
         _, parts = self._registered(kind)
         definition, by_id = parts[part]
-        result = definition.run(
-            batch_parameters={"dataframe": frame}, result_format={"result_format": result_format}
-        )
+        try:
+            result = definition.run(
+                batch_parameters={"dataframe": frame}, result_format={"result_format": result_format}
+            )
+        finally:
+            self._release_batches()
         return [(by_id[r.expectation_config.id], r) for r in result.results]
+
+    def _release_batches(self) -> None:
+        """Drop the frames GX keeps cached after a run (one per suite, until that suite runs
+        again): with a frame per part, holding them all would keep every column of every kind in
+        memory for the whole run."""
+        batches = self.source.get_execution_engine().batch_manager
+        batches.batch_data_cache.clear()
+        batches.reset_batch_cache()
 
     def check_columns(self, kind: Kind, headers: list[str]) -> list[GateOutcome]:
         """Required-column gates judged on a file's recognised headers (zero-row frame).
@@ -104,14 +123,27 @@ class QualityGate:
             for gate, success in self._header_verdicts[layout]
         ]
 
-    def validate(self, kind: Kind, frame: pd.DataFrame) -> list[GateOutcome]:
-        """Row gates over a frame indexed by record id (outcomes in `row_gates` order)."""
+    def validate(self, kind: Kind, frame: pd.DataFrame | FrameSource) -> list[GateOutcome]:
+        """Row gates over records indexed by record id (outcomes in `row_gates` order).
+
+        `frame` holds every column the gates read, or is a `FrameSource` called once per part
+        with the columns that part needs. The suites of a kind are registered by `suite(kind)`;
+        once every kind's are, `validate` may run on another thread than the one reading the
+        data (one validating thread at a time: the GX context is not shared across threads).
+        """
         ks = self.suite(kind)
-        if frame.empty:
-            return [GateOutcome(g, True, 0, np.empty(0, dtype=np.int64)) for g in ks.row_gates]
+        source: FrameSource = (
+            (lambda columns: frame[list(columns)]) if isinstance(frame, pd.DataFrame) else frame
+        )
         by_gate: dict[int, GateOutcome] = {}
-        for part, (columns, _) in _row_parts(kind.name, ks.row_gates).items():
-            for outcome in self._validate_part(kind, part, frame[list(columns)]):
+        for part, (columns, gates) in _row_parts(kind.name, ks.row_gates).items():
+            part_frame = source(columns)
+            if part_frame.empty:
+                outcomes = [GateOutcome(g, True, 0, np.empty(0, dtype=np.int64)) for g in gates]
+            else:
+                outcomes = self._validate_part(kind, part, part_frame)
+            del part_frame
+            for outcome in outcomes:
                 by_gate[id(outcome.gate)] = outcome
         return [by_gate[id(g)] for g in ks.row_gates]
 
@@ -133,12 +165,26 @@ class QualityGate:
 
 
 def _row_parts(kind_name: str, gates: list[Gate]) -> dict[str, tuple[tuple[str, ...], list[Gate]]]:
-    """Row gates batched by the frame they need: (frame columns, gates) per GX suite name."""
-    single = [g for g in gates if len(g.columns) == 1]
-    columns = tuple(dict.fromkeys(c for g in single for c in g.columns))
-    parts: dict[str, tuple[tuple[str, ...], list[Gate]]] = {kind_name: (columns, single)} if single else {}
+    """Row gates batched by the columns they read: (frame columns, gates) per GX suite name.
+
+    Each suite validates a frame of just its columns. GX's pandas engine copies the whole batch
+    frame for every expectation that skips missing values (and fingerprints every batch), so
+    one wide frame for all single-column gates would cost O(gates x columns x rows); narrow
+    frames make it O(gates x rows). The exception: columns checked only for being null (the
+    "(unparsed)" columns, nearly all null) share one frame, since those expectations copy only
+    their few failing rows and a validation run has a fixed cost of its own.
+    """
+    by_columns: dict[tuple[str, ...], list[Gate]] = {}
     for gate in gates:
-        if len(gate.columns) > 1:
-            name = f"{kind_name}.{'+'.join(gate.columns)}"
-            parts.setdefault(name, (gate.columns, []))[1].append(gate)
+        by_columns.setdefault(gate.columns, []).append(gate)
+    parts: dict[str, tuple[tuple[str, ...], list[Gate]]] = {}
+    null_checks = [cols for cols, gs in by_columns.items() if all(g.type == _NULL_CHECK for g in gs)]
+    if len(null_checks) > 1:
+        columns = tuple(c for cols in null_checks for c in cols)
+        parts[f"{kind_name}.(null checks)"] = (
+            columns,
+            [g for cols in null_checks for g in by_columns.pop(cols)],
+        )
+    for columns, gs in by_columns.items():
+        parts[f"{kind_name}.{'+'.join(columns)}"] = (columns, gs)
     return parts
