@@ -886,3 +886,31 @@ def test_quarantined_multi_line_records_keep_their_raw_text(tmp_path):
     m2, m4 = (json.loads(raw) for _, _, raw in quarantined)
     assert (m2["Message ID"], m2["Message Type"], m2["Content"]) == ("\tM2", "text\nimage", "***")
     assert (m4["Message ID"], m4["Sender Role"], m4["Content"]) == ("\tM4", "Robot", "***")
+
+
+def test_file_whose_first_line_reads_as_another_kind_is_typed_and_validated_as_its_own(tmp_path):
+    """Files are numbered and typed in the order their first line suggests (orders first); an
+    orders file whose first physical line reads as an appeals header (its header row continues
+    after a quoted line break) is still typed with the orders and validated before them."""
+    inbox = tmp_path / "inbox"
+    write_csv(inbox / "shops.csv", SHOPS_HEADER, SHOPS[:1])
+    header = ["Appeal Type", "Appeal Status", "Appeal Reason", "Note\n(internal)", *ORDERS_MIN]
+    write_csv(inbox / "US1" / "a_orders.csv", header, [["", "", "", "", *_order("O1", "S1")],
+                                                      ["", "", "", "", *_order("O2", "S1", amount="-$1.00")]])  # fmt: skip
+    write_csv(inbox / "US1" / "b_orders.csv", ORDERS_MIN, [_order("O3", "S1"), _order("O1", "S1")])
+    summary = ingest(inbox, tmp_path)
+    db = tmp_path / "work.duckdb"
+    first_line = (inbox / "US1" / "a_orders.csv").read_text().splitlines()[0]
+    assert first_line == 'Appeal Type,Appeal Status,Appeal Reason,"Note'
+    kinds = dict(query(db, "SELECT source_file, file_kind FROM file_ledger WHERE source_file LIKE 'US1/%'"))
+    assert kinds == {"US1/a_orders.csv": "orders", "US1/b_orders.csv": "orders"}
+    assert query(db, "SELECT source_file, order_id FROM stg_order_lines ORDER BY 1, 2") == [
+        ("US1/b_orders.csv", "O1"),
+        ("US1/b_orders.csv", "O3"),
+    ]
+    quarantined = query(db, "SELECT source_file, line_number, expectation FROM quarantine ORDER BY 1, 2, 3")
+    assert {(f, line) for f, line, _ in quarantined} == {("US1/a_orders.csv", 3), ("US1/a_orders.csv", 4)}
+    by_line = {line: expectation for _, line, expectation in quarantined if line == 3}
+    assert by_line == {3: "expect_compound_columns_to_be_unique"}  # superseded by b_orders.csv line 3
+    assert summary.per_kind["orders"].rows_read == 4 and summary.per_kind["orders"].files == 2
+    assert_ledger_balances(db)

@@ -13,7 +13,11 @@ import pytest
 
 from aftersales.ingest.kinds import KINDS
 from aftersales.ingest.ledger import LedgerEntry
-from aftersales.quality.report import write_validation_report
+from aftersales.quality.report import (
+    render_validation_report,
+    save_validation_report,
+    write_validation_report,
+)
 from aftersales.quality.suites import UNPARSED, build_suite
 from aftersales.quality.validate import QualityGate
 
@@ -158,6 +162,12 @@ def test_report_is_a_self_contained_escaped_page(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "S1/&lt;odd&gt;.csv" in html and "1/2 passed" in html
     assert "<link" not in html and "src=" not in html  # no external assets
+    # Rendering is separate from saving (ingestion renders while DuckDB writes): same page.
+    rendered = render_validation_report(_Summary(), ledger, validation, reasons, sample)
+    assert rendered == html
+    again = save_validation_report(tmp_path / "reports", _Summary(), rendered)
+    assert again == path and path.read_text(encoding="utf-8") == rendered
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # written in place, no temporary left
 
 
 def _orders_frame(gate) -> pd.DataFrame:

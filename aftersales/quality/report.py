@@ -26,6 +26,15 @@ def write_validation_report(
     report_dir: Path, summary, ledger, validation_rows: list[tuple], reasons: list[tuple], sample: list[tuple]
 ) -> Path:
     """Render and write the report; returns its path."""
+    return save_validation_report(
+        report_dir, summary, render_validation_report(summary, ledger, validation_rows, reasons, sample)
+    )
+
+
+def render_validation_report(
+    summary, ledger, validation_rows: list[tuple], reasons: list[tuple], sample: list[tuple]
+) -> str:
+    """The report page as HTML text (pure: lets ingestion render it while DuckDB writes)."""
     env = Environment(
         loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html", "j2"])
     )
@@ -44,7 +53,7 @@ def write_validation_report(
         )
         entry["checked"] += 1
         entry["failed"] += 0 if success else 1
-    html = env.get_template(TEMPLATE).render(
+    return env.get_template(TEMPLATE).render(
         summary=summary,
         ledger=ledger,
         suites={
@@ -54,6 +63,10 @@ def write_validation_report(
         reasons=reasons,
         sample=sample,
     )
+
+
+def save_validation_report(report_dir: Path, summary, html: str) -> Path:
+    """Write a rendered report atomically (temporary file, then rename); returns its path."""
     path = report_path(report_dir, summary.batch_date, summary.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
