@@ -141,7 +141,9 @@ def test_score_batch_writes_one_ruling_per_case_with_hits_gaps_and_features(us_b
     features = {row[columns.index("case_id")]: dict(zip(columns, row, strict=True)) for row in stored}
     assert set(features) == {"R1", "R2", "C1", "R4", "A1"}
     assert set(FEATURE_NAMES) <= set(columns)  # every feature in its own typed column
-    assert features["C1"]["order_amount"] == Decimal("100.00") and features["R2"]["reason_class"] == "logistics"
+    assert (
+        features["C1"]["order_amount"] == Decimal("100.00") and features["R2"]["reason_class"] == "logistics"
+    )
     assert features["A1"]["evidence_detail"][0]["evidence_type"] == "photo"
     assert not any("file_name" in item for f in features.values() for item in f["evidence_detail"])
 

@@ -848,7 +848,12 @@ def decode_case(record: tuple) -> tuple[Row, list[EvidenceItem]]:
     items = record[-1] or ()
     return case, [
         EvidenceItem(
-            i["party"], i["evidence_type"], i["uploaded_time"], i["file_size_bytes"], i["sha256"], i["is_valid"]
+            i["party"],
+            i["evidence_type"],
+            i["uploaded_time"],
+            i["file_size_bytes"],
+            i["sha256"],
+            i["is_valid"],
         )
         for i in items
     ]

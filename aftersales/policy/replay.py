@@ -25,7 +25,9 @@ def restore_cases(con, batch_date: dt.date, book: RuleBook) -> int:
     }
     missing = [c for c in (*FEATURE_NAMES, EVIDENCE_DETAIL_COLUMN) if c not in stored]
     if missing:
-        raise RuntimeError(f"stored case features lack column(s) of the feature catalogue: {', '.join(missing)}")
+        raise RuntimeError(
+            f"stored case features lack column(s) of the feature catalogue: {', '.join(missing)}"
+        )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE policy_stored AS
