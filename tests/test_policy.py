@@ -572,3 +572,15 @@ def test_a_case_no_pack_covers_goes_to_manual_review_with_a_reason(tmp_path):
     assert (ruling["decided_by"], ruling["confidence"], ruling["pack_id"]) == ("no_pack", 0.0, None)
     assert "No rule pack covers CN/local." in ruling["explanation_en"]
     assert "没有规则包覆盖 CN/local。" in ruling["explanation_zh"]
+
+
+def test_replay_refuses_cases_stored_before_features_had_typed_columns(tmp_path, us_batch):
+    us_batch.order("US1", "O6")
+    us_batch.request("US1", "R6", "O6", return_reason="Wrong size", request_time="2026-11-20 09:00")
+    score_batch(us_batch.path, BATCH, "run-1", RULES_DIR)
+    con = duckdb.connect(str(us_batch.path))
+    # what an older warehouse holds: the key columns, the rest NULL (its features were JSON)
+    con.execute("UPDATE case_features SET evidence_detail = NULL, item_price = NULL WHERE case_id = 'R6'")
+    con.close()
+    with pytest.raises(RuntimeError, match="predate typed case features"):
+        rescore_case_features(us_batch.path, BATCH, "replay-1", RULES_DIR)

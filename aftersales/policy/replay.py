@@ -36,6 +36,17 @@ def restore_cases(con, batch_date: dt.date, book: RuleBook) -> int:
         """,
         [batch_date],
     )
+    # Every row the nightly writes has an evidence list (possibly empty); a NULL one is a row
+    # stored before features had typed columns (one JSON document per case), whose typed
+    # columns are all NULL: re-judging it would silently decide on missing facts.
+    untyped = con.execute(
+        f"SELECT count(*) FROM policy_stored WHERE {EVIDENCE_DETAIL_COLUMN} IS NULL"
+    ).fetchone()[0]
+    if untyped:
+        raise RuntimeError(
+            f"{untyped} stored case(s) of {batch_date} predate typed case features; run the nightly "
+            "batch for that date again before replaying it"
+        )
     typed = ", ".join(f'CAST("{f.name}" AS {f.sql_type}) AS "{f.name}"' for f in FEATURES)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CASE_TABLE} AS SELECT {typed} FROM policy_stored")
     fields = ", ".join(f"item.{name}" for name, _ in EVIDENCE_ITEM_FIELDS)
