@@ -10,7 +10,6 @@ AFTERSALES_DUCKDB_THREADS).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -18,14 +17,13 @@ import duckdb
 from aftersales.settings import Settings, load_settings
 
 
-@lru_cache(maxsize=1)
-def _configured() -> Settings:
-    return load_settings()
-
-
 def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
-    """DuckDB configuration options of the batch's connections (empty values: DuckDB's default)."""
-    settings = settings or _configured()
+    """DuckDB configuration options of the batch's connections (empty values: DuckDB's default).
+
+    Settings are read when a connection opens (a few file reads next to a database open), so a
+    long-running `aftersales serve` process follows edits of the settings file and environment.
+    """
+    settings = settings or load_settings()
     config: dict[str, str | int] = {}
     if settings.duckdb_memory_limit:
         config["memory_limit"] = settings.duckdb_memory_limit

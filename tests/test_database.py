@@ -54,3 +54,10 @@ def test_a_read_only_connection_opens_a_published_file_under_the_same_bounds(tmp
         assert _setting(reader, "memory_limit").endswith("GiB")  # the 1536MB default
     finally:
         reader.close()
+
+
+def test_limits_follow_the_environment_of_the_moment(monkeypatch):
+    monkeypatch.setenv("AFTERSALES_DUCKDB_MEMORY_LIMIT", "900MB")
+    assert database.duckdb_config()["memory_limit"] == "900MB"
+    monkeypatch.setenv("AFTERSALES_DUCKDB_MEMORY_LIMIT", "1GB")
+    assert database.duckdb_config()["memory_limit"] == "1GB"  # not cached from the first call
