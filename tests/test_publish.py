@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from aftersales.publish import pending_attempts, publish_batch, record_failed_attempt
+from aftersales.publish.swap import insert_common_columns
 from aftersales.warehouse_schema import create_result_tables
 
 D1, D2 = date(2026, 11, 26), date(2026, 11, 27)
@@ -164,3 +165,20 @@ def test_publish_adds_columns_appended_to_the_schema_since_the_warehouse_was_mad
     con.close()
     assert {"explanation_zh", "rule_ids", "confidence"} <= cols
     assert rulings(wh) == [(D1, "a", "R0", "buyer_favour")]
+
+
+def test_publish_and_after_swap_copies_work_for_a_warehouse_whose_name_needs_quoting(tmp_path):
+    """The catalog of `night-wh.duckdb` is `night-wh`: copies naming it (replay's) must quote it."""
+    wh = tmp_path / "night-wh.duckdb"
+    extra_db = make_work_db(tmp_path / "side-db.duckdb", D2, "side", ["seller_favour", "manual_review"])
+
+    def copy_side_rulings(con) -> None:
+        catalog = con.execute("SELECT current_database()").fetchone()[0]
+        assert "-" in catalog
+        con.execute(f"ATTACH '{extra_db}' AS side (READ_ONLY)")
+        insert_common_columns(con, f"{catalog}.rulings", "side.rulings", "WHERE case_id = ?", ["R1"])
+        con.execute("DETACH side")
+
+    make_work_db(tmp_path / "a.duckdb", D1, "a", ["buyer_favour"])
+    publish_batch(tmp_path / "a.duckdb", wh, D1, [run_row("a", D1)], after_swap_in=copy_side_rulings)
+    assert rulings(wh) == [(D1, "a", "R0", "buyer_favour"), (D2, "side", "R1", "manual_review")]

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import duckdb
 
+from aftersales import database
 from aftersales.publish import publish_batch
-from aftersales.publish.swap import table_columns
+from aftersales.publish.swap import insert_common_columns
 from aftersales.warehouse_schema import create_result_tables
 
 REPLAY_DDL: dict[str, str] = {
@@ -131,29 +132,6 @@ def discard_replay_db(replay_db: Path) -> None:
     shutil.rmtree(Path(replay_db).parent, ignore_errors=True)
 
 
-def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
-def _copy_common_columns(
-    con, target: str, source: str, where: str = "", params=(), extra: dict | None = None
-):
-    """INSERT the columns both tables share (plus constant `extra` columns), by name."""
-    target_cat, target_table = target.split(".")
-    source_cat, source_table = source.split(".")
-    wanted = table_columns(con, target_table, target_cat)
-    have = set(table_columns(con, source_table, source_cat))
-    extra = extra or {}
-    cols = [c for c in wanted if c in have and c not in extra]
-    names = ", ".join(f'"{c}"' for c in [*extra, *cols])
-    values = ", ".join(["?"] * len(extra) + [f'"{c}"' for c in cols])
-    con.execute(
-        f"INSERT INTO {target} ({names}) SELECT {values} FROM {source} {where}", [*extra.values(), *params]
-    )
-
-
 def snapshot_cases(warehouse: Path, replay_db: Path, first: date, last: date) -> dict[date, int]:
     """Copy the dates' stored case features and published rulings into the private replay database.
 
@@ -165,7 +143,7 @@ def snapshot_cases(warehouse: Path, replay_db: Path, first: date, last: date) ->
         raise ReplayError(f"warehouse {warehouse} does not exist")
     replay_db = Path(replay_db)
     replay_db.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(replay_db)
+    con = database.connect(replay_db)
     try:
         create_result_tables(con)
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
@@ -179,7 +157,7 @@ def snapshot_cases(warehouse: Path, replay_db: Path, first: date, last: date) ->
         if "case_features" not in wh_tables:
             raise ReplayError(f"warehouse {warehouse} has no case_features table (no batch scored yet)")
         between = "WHERE batch_date BETWEEN ? AND ?"
-        _copy_common_columns(con, f"{catalog}.case_features", "wh.case_features", between, [first, last])
+        insert_common_columns(con, f"{catalog}.case_features", "wh.case_features", between, [first, last])
         con.execute(f"CREATE TABLE published_rulings AS SELECT * FROM wh.rulings {between}", [first, last])
         con.execute("DETACH wh")
         counts = con.execute(
@@ -219,7 +197,7 @@ def rescore_cases(replay_db: Path, batch_date: date, replay_id: str, rules_dir: 
 
 def build_diff(replay_db: Path, replay_id: str) -> None:
     """Compare published and candidate rulings case by case into `replay_diff`, in the replay database."""
-    con = _connect(replay_db)
+    con = database.connect(replay_db)
     try:
         for ddl in REPLAY_DDL.values():
             con.execute(ddl)
@@ -234,7 +212,7 @@ def build_diff(replay_db: Path, replay_id: str) -> None:
             "CREATE OR REPLACE TEMP TABLE new_rulings AS SELECT r.*, s.source_run_id FROM rulings r "
             "LEFT JOIN source_runs s USING (batch_date, case_id, case_kind)"
         )
-        _copy_common_columns(
+        insert_common_columns(
             con, f"{catalog}.replay_rulings", "temp.new_rulings", extra={"replay_id": replay_id}
         )
         con.execute(
@@ -270,7 +248,7 @@ def build_diff(replay_db: Path, replay_id: str) -> None:
 
 
 def replay_facts(replay_db: Path, replay_id: str) -> dict:
-    con = _connect(replay_db, read_only=True)
+    con = database.connect(replay_db, read_only=True)
     try:
         cases, decisions, rulings = con.execute(
             "SELECT count(*), count(*) FILTER (decision_changed), count(*) FILTER (changed) "
@@ -308,7 +286,7 @@ def publish_replay(
                     f"DELETE FROM {table} WHERE {column} = ? AND batch_date BETWEEN ? AND ?",
                     [run_row["policy_version"], first, last],
                 )
-                _copy_common_columns(con, f"{catalog}.{table}", f"replay.{table}")
+                insert_common_columns(con, f"{catalog}.{table}", f"replay.{table}")
             cols = list(run_row)
             con.execute(
                 f"INSERT INTO replay_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
@@ -358,7 +336,7 @@ def replay_run_row(
 
 def shift_matrix(warehouse: Path, replay_id: str) -> list[tuple[str, str, int]]:
     """(old decision, new decision, cases) of one replay, read from the warehouse."""
-    con = _connect(Path(warehouse), read_only=True)
+    con = database.connect(warehouse, read_only=True)
     try:
         return con.execute(
             "SELECT coalesce(old_decision, ?), coalesce(new_decision, ?), count(*) FROM replay_diff "
@@ -371,7 +349,7 @@ def shift_matrix(warehouse: Path, replay_id: str) -> list[tuple[str, str, int]]:
 
 def changed_cases(warehouse: Path, replay_id: str, limit: int | None = None) -> list[dict]:
     """The cases whose ruling changed (decision first), read from the warehouse."""
-    con = _connect(Path(warehouse), read_only=True)
+    con = database.connect(warehouse, read_only=True)
     try:
         rel = con.execute(
             "SELECT batch_date, case_id, case_kind, shop_id, market, old_decision, new_decision, "

@@ -97,6 +97,34 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | Non
     return [r[0] for r in rows]
 
 
+def insert_common_columns(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    source: str,
+    where: str = "",
+    params=(),
+    extra: dict | None = None,
+) -> None:
+    """INSERT into `target` the columns it shares with `source` (plus constant `extra` columns), by name.
+
+    `target` and `source` are `catalog.table` (a catalog is named after its file, e.g. `my-wh`, so
+    both parts are quoted); a column only one side has is left out, so a warehouse with older or
+    newer columns than the work database still takes the rows.
+    """
+    target_cat, target_table = target.split(".")
+    source_cat, source_table = source.split(".")
+    have = set(table_columns(con, source_table, source_cat))
+    extra = extra or {}
+    cols = [c for c in table_columns(con, target_table, target_cat) if c in have and c not in extra]
+    names = ", ".join(f'"{c}"' for c in [*extra, *cols])
+    values = ", ".join(["?"] * len(extra) + [f'"{c}"' for c in cols])
+    con.execute(
+        f'INSERT INTO "{target_cat}"."{target_table}" ({names}) '
+        f'SELECT {values} FROM "{source_cat}"."{source_table}" {where}',
+        [*extra.values(), *params],
+    )
+
+
 def publish_batch(
     work_db: Path,
     warehouse: Path,
@@ -135,13 +163,8 @@ def publish_batch(
             for table in tables:
                 con.execute(f"DELETE FROM main.{table} WHERE batch_date = ?", [batch_date])
                 if table in work_tables:
-                    published = set(table_columns(con, table, main_catalog))
-                    cols = [c for c in table_columns(con, table, "work") if c in published]
-                    col_list = ", ".join(f'"{c}"' for c in cols)
-                    con.execute(
-                        f"INSERT INTO main.{table} ({col_list}) SELECT {col_list} FROM work.{table} "
-                        "WHERE batch_date = ?",
-                        [batch_date],
+                    insert_common_columns(
+                        con, f"{main_catalog}.{table}", f"work.{table}", "WHERE batch_date = ?", [batch_date]
                     )
                 rows[table] = con.execute(
                     f"SELECT count(*) FROM main.{table} WHERE batch_date = ?", [batch_date]
