@@ -312,3 +312,22 @@ def test_health_rule_validation(tmp_path):
     path.write_text(good.replace("effective_from: 2026-03-01", "effective_from: 2026-02-01"))
     with pytest.raises(RulePackError, match="overlap"):
         load_health_rules(rules)
+
+
+def test_two_health_rules_may_not_set_the_same_metric_on_the_same_day(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR / "us_local", rules / "us_local")
+    shutil.copy(RULES_DIR / "sources.yaml", rules / "sources.yaml")
+    path = rules / "us_local" / "health.yaml"
+    good = path.read_text()
+    first_ldr = "  - id: us_local.health.ldr\n    version: 1\n    effective_from: 2024-01-01\n"
+    assert first_ldr + "    effective_to: 2026-03-01\n" in good
+    # another rule id, still in force when ldr v2 starts: two rules setting one metric, not two versions
+    path.write_text(
+        good.replace(
+            first_ldr + "    effective_to: 2026-03-01\n",
+            first_ldr.replace("health.ldr", "health.ldr_legacy") + "    effective_to: null\n",
+        )
+    )
+    with pytest.raises(RulePackError, match="health rules .* both set ldr for US/local from 2026-03-01"):
+        load_health_rules(rules)

@@ -35,6 +35,7 @@ Duration units:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,22 +268,35 @@ def parse_clock_rule(rule: Rule) -> ClockRule:
     )
 
 
-def _check_no_competing_rules(clocks: list[ClockRule]) -> None:
-    """At most one clock per (pack, sla_id, stage, market, program) may be in force on a day."""
-    by_key: dict[tuple, list[ClockRule]] = {}
-    for c in clocks:
-        for m in c.rule.markets:
-            for p in c.rule.programs:
-                by_key.setdefault((c.rule.pack, c.sla_id, c.stage, m, p), []).append(c)
-    for (pack, sla_id, stage, market, program), group in by_key.items():
-        group.sort(key=lambda c: c.rule.effective_from)
+def first_competing_pair(items: Iterable, scope: Callable[[Any], tuple]) -> tuple[tuple, Any, Any] | None:
+    """The first (scope + (market, program), earlier, later) in force on a common day, or None.
+
+    `items` carry a `.rule`; `scope(item)` names what at most one item may set per market and
+    program on any day (a clock, a health metric), within its pack.
+    """
+    by_key: dict[tuple, list] = {}
+    for item in items:
+        for m in item.rule.markets:
+            for p in item.rule.programs:
+                by_key.setdefault((*scope(item), m, p), []).append(item)
+    for key, group in by_key.items():
+        group.sort(key=lambda i: i.rule.effective_from)
         for a, b in zip(group, group[1:], strict=False):
             if a.rule.effective_to is None or a.rule.effective_to > b.rule.effective_from:
-                raise RulePackError(
-                    f"pack {pack}: rules {a.rule.id} v{a.rule.version} and {b.rule.id} v{b.rule.version} "
-                    f"both set the {sla_id}{'/' + stage if stage else ''} clock for {market}/{program} "
-                    f"from {b.rule.effective_from}"
-                )
+                return key, a, b
+    return None
+
+
+def _check_no_competing_rules(clocks: list[ClockRule]) -> None:
+    """At most one clock per (pack, sla_id, stage, market, program) may be in force on a day."""
+    clash = first_competing_pair(clocks, lambda c: (c.rule.pack, c.sla_id, c.stage))
+    if clash:
+        (pack, sla_id, stage, market, program), a, b = clash
+        raise RulePackError(
+            f"pack {pack}: rules {a.rule.id} v{a.rule.version} and {b.rule.id} v{b.rule.version} "
+            f"both set the {sla_id}{'/' + stage if stage else ''} clock for {market}/{program} "
+            f"from {b.rule.effective_from}"
+        )
 
 
 def load_clock_rules(rules: Path | str | RuleBook | None = None) -> list[ClockRule]:

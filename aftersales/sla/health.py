@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from aftersales.rulepack import Rule, RuleBook, RulePackError, load_rulebook
-from aftersales.sla.clocks import load_clock_rules
+from aftersales.sla.clocks import first_competing_pair, load_clock_rules
 from aftersales.sla.obligations import OBLIGATIONS_READ_SQL, ORDERS_TABLE, connect_work_db, ensure_obligations
 from aftersales.vocabulary import HEALTH_METRICS
 from aftersales.warehouse_schema import RESULT_DDL
@@ -184,19 +184,13 @@ def load_health_rules(rules: Path | str | RuleBook | None = None) -> list[Health
     """Every health rule of every pack, validated; one per (pack, metric, market, program) per day."""
     book = rules if isinstance(rules, RuleBook) else load_rulebook(rules)
     parsed = [parse_health_rule(r) for r in book.all_rules(HEALTH_FILE)]
-    by_key: dict[tuple, list[HealthRule]] = {}
-    for h in parsed:
-        for m in h.rule.markets:
-            for p in h.rule.programs:
-                by_key.setdefault((h.rule.pack, h.metric, m, p), []).append(h)
-    for (pack, metric, market, program), group in by_key.items():
-        group.sort(key=lambda h: h.rule.effective_from)
-        for a, b in zip(group, group[1:], strict=False):
-            if a.rule.effective_to is None or a.rule.effective_to > b.rule.effective_from:
-                raise RulePackError(
-                    f"pack {pack}: health rules {a.rule.id} v{a.rule.version} and {b.rule.id} "
-                    f"v{b.rule.version} both set {metric} for {market}/{program} from {b.rule.effective_from}"
-                )
+    clash = first_competing_pair(parsed, lambda h: (h.rule.pack, h.metric))
+    if clash:
+        (pack, metric, market, program), a, b = clash
+        raise RulePackError(
+            f"pack {pack}: health rules {a.rule.id} v{a.rule.version} and {b.rule.id} "
+            f"v{b.rule.version} both set {metric} for {market}/{program} from {b.rule.effective_from}"
+        )
     return parsed
 
 
