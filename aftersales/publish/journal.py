@@ -90,11 +90,10 @@ def pending_attempts(warehouse: Path, exclude: set[str] = frozenset()) -> list[d
 
 def running_attempts(warehouse: Path) -> list[dict]:
     """Runs that have started and whose process is still alive."""
-    finished = {r.get("run_id") for r in _lines(warehouse) if r.get("status") != "running"}
+    lines = _lines(warehouse)
+    finished = {r.get("run_id") for r in lines if r.get("status") != "running"}
     return [
-        r
-        for r in _lines(warehouse)
-        if r.get("status") == "running" and r.get("run_id") not in finished and _alive(r)
+        r for r in lines if r.get("status") == "running" and r.get("run_id") not in finished and _alive(r)
     ]
 
 
