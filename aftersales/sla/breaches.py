@@ -29,13 +29,7 @@ from aftersales.sla.obligations import (
 )
 from aftersales.warehouse_schema import RESULT_DDL
 
-# Until warehouse_schema.RESULT_DDL carries this table (so publish copies it), the stage keeps its
-# DDL here and the table stays in the work database.
-SLA_DDL = {
-    "sla_breaches": RESULT_DDL["sla_breaches"],
-    "sla_open_clocks": RESULT_DDL["sla_open_clocks"],
-    "sla_met_on_time": RESULT_DDL["sla_met_on_time"],
-}
+SLA_TABLES = ("sla_breaches", "sla_open_clocks", "sla_met_on_time")  # result tables; publish copies them
 
 INSERT_BREACHES = f"""
 INSERT INTO sla_breaches BY NAME
@@ -94,8 +88,8 @@ def compute_sla(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
     try:
         obligations = build_obligations(con, batch_date, clocks, run_id).obligations
         con.execute("BEGIN TRANSACTION")
-        for table, ddl in SLA_DDL.items():
-            con.execute(ddl)
+        for table in SLA_TABLES:
+            con.execute(RESULT_DDL[table])
             con.execute(f"DELETE FROM {table} WHERE batch_date = ?", [batch_date])
         con.execute(INSERT_BREACHES, [batch_date, run_id])
         con.execute(INSERT_OPEN, [batch_date, run_id])
