@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from aftersales.ingest.typing_sql import sql_literal
+
 GREETINGS_FILE = Path(__file__).with_name("greetings.yaml")
 
 
@@ -34,8 +36,10 @@ def greeting_pattern(path: Path = GREETINGS_FILE) -> tuple[str, str]:
 def greeting_sql(expr: str, path: Path = GREETINGS_FILE) -> str:
     """SQL boolean: is the text in `expr` a bare greeting? NULL when the text is empty."""
     keep, pattern = greeting_pattern(path)
-    norm = f"trim(regexp_replace(lower(nfc_normalize(CAST({expr} AS VARCHAR))), {_lit(keep)}, ' ', 'g'))"
-    return f"CASE WHEN {norm} = '' THEN NULL ELSE regexp_full_match({norm}, {_lit(pattern)}) END"
+    norm = (
+        f"trim(regexp_replace(lower(nfc_normalize(CAST({expr} AS VARCHAR))), {sql_literal(keep)}, ' ', 'g'))"
+    )
+    return f"CASE WHEN {norm} = '' THEN NULL ELSE regexp_full_match({norm}, {sql_literal(pattern)}) END"
 
 
 def classify_greetings(texts: list[str | None], path: Path = GREETINGS_FILE) -> list[bool | None]:
@@ -50,7 +54,3 @@ def classify_greetings(texts: list[str | None], path: Path = GREETINGS_FILE) -> 
     finally:
         con.close()
     return [r[0] for r in rows]
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -91,10 +91,6 @@ def _local(sql: str) -> str:
     return f"'''' || strftime(timezone(t.__timezone, {sql}), '%Y-%m-%d %H:%M:%S') || ''''"
 
 
-def _text(s: str) -> str:
-    return sql_literal(s)
-
-
 def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) -> KindSuite:
     """The kind's expectation suite and gates (not yet registered with a context).
 
@@ -125,7 +121,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnToExist(column=col.header),
                     (col.header,),
-                    _text(f"required column '{col.header}' is missing"),
+                    sql_literal(f"required column '{col.header}' is missing"),
                     col.header,
                     file_level=True,
                 )
@@ -136,7 +132,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToNotBeNull(column=frame_value(col)),
                     (col.header,),
-                    _text(f"{col.header} is empty"),
+                    sql_literal(f"{col.header} is empty"),
                     col.header,
                 )
             )
@@ -155,7 +151,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToBeNull(column=name),
                     (name,),
-                    f"{_text(col.header + ' ')} || {_val(raw)} || {_text(' is not ' + TYPE_NOUNS[col.type])}{hint}",
+                    f"{sql_literal(col.header + ' ')} || {_val(raw)} || {sql_literal(' is not ' + TYPE_NOUNS[col.type])}{hint}",
                     col.header,
                 )
             )
@@ -165,7 +161,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToNotMatchRegex(column=frame_value(col), regex=SCIENTIFIC_NOTATION),
                     (col.header,),
-                    f"{_text(col.header + ' ')} || {_val(t(col))} || "
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || "
                     "' is in scientific notation (a long ID rounded by a spreadsheet)'",
                     col.header,
                 )
@@ -176,7 +172,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToBeBetween(column=frame_value(col), min_value=0),
                     (col.header,),
-                    f"{_text(col.header + ' ')} || {_val(t(col))} || ' is negative'",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || ' is negative'",
                     col.header,
                 )
             )
@@ -199,7 +195,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                     ignore_row_if="either_value_is_missing",
                 ),
                 (cap_name, cap.amount),
-                f"{_text(cap.amount + ' ')} || {_val(t(amount))} || {_text(' is above ' + cap_label + ' ')}"
+                f"{sql_literal(cap.amount + ' ')} || {_val(t(amount))} || {sql_literal(' is above ' + cap_label + ' ')}"
                 f" || {_val(cap_sql)}",
                 f"{cap.amount},{cap_name}",
             )
@@ -217,8 +213,8 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                     ignore_row_if="either_value_is_missing",
                 ),
                 (later_h, earlier_h),
-                f"{_text(later_h + ' ')} || {_local(t(later))} || "
-                f"{_text(' is before ' + earlier_h + ' ')} || {_local(t(earlier))}",
+                f"{sql_literal(later_h + ' ')} || {_local(t(later))} || "
+                f"{sql_literal(' is before ' + earlier_h + ' ')} || {_local(t(earlier))}",
                 f"{later_h},{earlier_h}",
             )
         )
@@ -228,7 +224,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToBeInSet(column=frame_value(col), value_set=list(col.values)),
                     (col.header,),
-                    f"{_text(col.header + ' ')} || {_val(t(col))} || {_text(' is not one of ' + ', '.join(col.values))}",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || {sql_literal(' is not one of ' + ', '.join(col.values))}",
                     col.header,
                 )
             )
@@ -237,7 +233,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToMatchRegex(column=frame_value(col), regex=f"^(?:{col.pattern})$"),
                     (col.header,),
-                    f"{_text(col.header + ' ')} || {_val(t(col))} || {_text(' does not match ' + col.pattern)}",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || {sql_literal(' does not match ' + col.pattern)}",
                     col.header,
                 )
             )
@@ -249,7 +245,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                         column=frame_value(col), value_set=sorted(timezone_names)
                     ),
                     (col.header,),
-                    f"{_text(col.header + ' ')} || {_val(t(col))} || ' is not an IANA time zone name'",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || ' is not an IANA time zone name'",
                     col.header,
                 )
             )
@@ -270,7 +266,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 if len(columns) > 1
                 else gxe.ExpectColumnValuesToBeUnique(column=columns[0]),
                 columns,
-                f"{_text('duplicate ' + ', '.join(kind.key) + ' (')} || "
+                f"{sql_literal('duplicate ' + ', '.join(kind.key) + ' (')} || "
                 f"concat_ws(', ', {', '.join(t(c) for c in key_cols)}) || ')'",
                 ",".join(kind.key),
                 unique_key=tuple(kind.key),
