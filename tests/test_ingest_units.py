@@ -454,3 +454,15 @@ def test_every_enum_spelling_reaches_its_canonical_value(con):
                         variant,
                     )
             assert con.execute(f"SELECT {sql}", {"t": "Not A Value 42"}).fetchone()[0] == "Not A Value 42"
+
+
+def test_rejected_records_drop_the_rejects_tables_so_the_name_can_be_reused(tmp_path):
+    first = number_records([b"a,b\n1,2\n3\n"], tmp_path / "first.csv")
+    second = number_records([b"a,b\n4,5,6\n7,8\n"], tmp_path / "second.csv")
+    con = duckdb.connect()
+    for numbered, line in ((first, 3), (second, 2)):
+        con.execute(f"SELECT * FROM {read_csv_sql(numbered, 'rj')}").fetchall()
+        assert [r.line for r in rejected_records(con, "rj")] == [line]
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'rj_%'"
+        ).fetchone() == (0,)

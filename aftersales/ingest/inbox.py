@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +58,8 @@ from aftersales.ingest.ledger import LEDGER_COLUMNS, LedgerEntry, ledger_rows, m
 from aftersales.ingest.pseudonyms import install_pseudonym_key, pseudonym_sql
 from aftersales.ingest.quarantine import masked_raw_from_line, masked_raw_sql
 from aftersales.ingest.readers import (
+    RejectedRecord,
+    drop_rejects,
     prepare,
     read_csv_sql,
     read_csvs_sql,
@@ -118,9 +120,6 @@ class IngestSummary:
     per_kind: dict[str, KindCounts] = field(default_factory=dict)
     validation_report_path: str = ""
     seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -222,6 +221,7 @@ class _Run:
         self.validation_rows: list[tuple] = []
         self.sniffs: dict[int, Sniff] = {}
         self.outcomes: dict[str, list[GateOutcome]] = {}
+        self.typed_rows: dict[int, tuple[int, int]] = {}  # file -> (typed rows, description rows)
         self.validations: dict[str, Future[list[GateOutcome]]] = {}  # kind -> its GX row gates
         self.pending_q_rows: list[tuple] = []  # quarantine rows of the reading pass, inserted in bulk
         self.first_line_ranks: dict[bytes, int] = {}  # first line -> typing rank (`_first_line_rank`)
@@ -267,7 +267,8 @@ class _Run:
             raise InboxError(f"{SHOPS_FILE}: the header row is not a shop registry (needs {needed})")
         entry.file_kind = "shops"
         try:
-            self._read(entry, numbered, recognition)
+            outcomes = self._check_header(entry, numbered, recognition)
+            self._read(_FileRead(entry, numbered, recognition, outcomes))
         except FileRejected as exc:
             raise InboxError(f"{SHOPS_FILE}: {exc.reason}") from None
         self._flush_q_rows()
@@ -449,8 +450,7 @@ class _Run:
             # One file DuckDB cannot scan fails the statement (nothing inserted): read the files
             # one by one, so only that file is skipped.
             log.info("%s: layout read failed, reading its %d files one by one", kind.name, len(reads))
-            self.con.execute("DROP TABLE IF EXISTS rejects_layout_errors")
-            self.con.execute("DROP TABLE IF EXISTS rejects_layout_scans")
+            drop_rejects(self.con, "rejects_layout")
             for read in reads:
                 self._read_export(read)
             return
@@ -473,12 +473,12 @@ class _Run:
                 self._read_export(read)
                 continue
             self.reads[read.entry.index] = read
-            self._quarantine_rejects(read.entry, read.numbered, read.recognition, file_rejects, (n, line_sum))
+            self._quarantine_rejects(read, file_rejects, (n, line_sum))
 
     def _read_export(self, read: _FileRead) -> None:
         entry = read.entry
         try:
-            self._read(entry, read.numbered, read.recognition, read.column_outcomes)
+            self._read(read)
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
             # A CSV DuckDB cannot scan at all even with rejects stored: skip the file, keep the run.
             log.warning("%s: DuckDB could not read the file", entry.source_file, exc_info=True)
@@ -501,16 +501,9 @@ class _Run:
             )
         return outcomes
 
-    def _read(
-        self,
-        entry: LedgerEntry,
-        numbered: NumberedCsv,
-        recognition: Recognition,
-        outcomes: list[GateOutcome] | None = None,
-    ) -> None:
-        kind = recognition.kind
-        if outcomes is None:
-            outcomes = self._check_header(entry, numbered, recognition)
+    def _read(self, read: _FileRead) -> None:
+        """Type the records of one file into the kind's table and quarantine its malformed ones."""
+        entry, kind = read.entry, read.recognition.kind
         shop = self.shops.get(entry.shop_id or "")
         ctx = FileContext(
             entry.index,
@@ -522,30 +515,26 @@ class _Run:
         rejects_name = f"rejects_{entry.index}"
         select = typed_select(
             kind,
-            recognition.positions,
+            read.recognition.positions,
             ctx,
-            read_csv_sql(numbered, rejects_name),
+            read_csv_sql(read.numbered, rejects_name),
             greeting_sql,
             pseudonym_sql,
         )
         self.con.execute(f"INSERT INTO {_table(kind)} {select}")
         rejected = rejected_records(self.con, rejects_name)
-        self.reads[entry.index] = _FileRead(entry, numbered, recognition, outcomes)
-        self._quarantine_rejects(entry, numbered, recognition, rejected)
+        self.reads[entry.index] = read
+        self._quarantine_rejects(read, rejected)
 
     def _quarantine_rejects(
-        self,
-        entry,
-        numbered: NumberedCsv,
-        recognition: Recognition,
-        rejected,
-        read_back: tuple[int, int | None] | None = None,
+        self, read: _FileRead, rejected: list[RejectedRecord], read_back: tuple[int, int | None] | None = None
     ) -> None:
         """Malformed records, records swallowed by one, and rows whose line is not a record start.
 
         `read_back` is (rows, sum of their lines) typed from the file, when already counted.
         """
-        kind, table, i = recognition.kind, _table(recognition.kind), entry.index
+        numbered, recognition, i = read.numbered, read.recognition, read.entry.index
+        kind, table = recognition.kind, _table(recognition.kind)
         rows = [
             (
                 i,
@@ -655,7 +644,18 @@ class _Run:
     def validate_exports(self) -> None:
         for name in SHOP_EXPORT_KINDS:
             self._quarantine_failures(KINDS[name], self.validations.pop(name).result())
+        self.typed_rows = self._count_typed_rows()
         self._record_validation()
+
+    def _count_typed_rows(self) -> dict[int, tuple[int, int]]:
+        """(typed rows, description rows) per file: final once every kind is typed and marked."""
+        counts: dict[int, tuple[int, int]] = {}
+        for kind in KINDS.values():
+            for file, n, desc in self.con.execute(
+                f"SELECT __file, count(*), count(*) FILTER (WHERE __description) FROM {_table(kind)} GROUP BY ALL"
+            ).fetchall():
+                counts[file] = (n, desc)
+        return counts
 
     def _validate(self, kind: Kind) -> None:
         """Validate a kind on this thread (the shop registry, before anything else is read)."""
@@ -722,16 +722,11 @@ class _Run:
     def _record_validation(self) -> None:
         """validation_results: one row per (file, expectation)."""
         failed: dict[tuple[int, int], tuple[int, list[int]]] = {}
-        sizes: dict[int, int] = {}
         for name in self.outcomes:
             for file, gate, n, lines in self.con.execute(
                 f"SELECT file, gate, n, lines FROM fails_{name}"
             ).fetchall():
                 failed[(file, gate)] = (n, lines)
-            for file, n in self.con.execute(
-                f"SELECT __file, count(*) FROM {_table(KINDS[name])} WHERE NOT __description GROUP BY ALL"
-            ).fetchall():
-                sizes[file] = n
         for index, read in sorted(self.reads.items()):
             entry, kind = read.entry, read.recognition.kind
             for o in read.column_outcomes:
@@ -742,15 +737,15 @@ class _Run:
                 )
             if entry.status != "ingested":
                 continue
+            typed, description = self.typed_rows.get(index, (0, 0))
+            records = typed - description  # the records the row gates judged
             for gi, o in enumerate(self.outcomes.get(kind.name, [])):
                 n, lines = failed.get((index, gi), (0, []))
                 details = {"kwargs": o.gate.kwargs, "unexpected_lines": lines}
                 if o.error:
                     details["error"] = o.error
                 self.validation_rows.append(
-                    self._validation_row(
-                        entry, kind, o.gate, n == 0 and not o.error, sizes.get(index, 0), n, details
-                    )
+                    self._validation_row(entry, kind, o.gate, n == 0 and not o.error, records, n, details)
                 )
 
     def _validation_row(self, entry, kind, gate, success, elements, unexpected, details, suite=None) -> tuple:
@@ -833,12 +828,6 @@ class _Run:
             )
 
     def count(self) -> None:
-        table_counts: dict[int, tuple[int, int]] = {}
-        for kind in KINDS.values():
-            for file, n, desc in self.con.execute(
-                f"SELECT __file, count(*), count(*) FILTER (WHERE __description) FROM {_table(kind)} GROUP BY ALL"
-            ).fetchall():
-                table_counts[file] = (n, desc)
         q_counts = {
             file: (gx_rows, rejected)
             for file, gx_rows, rejected in self.con.execute(
@@ -849,7 +838,7 @@ class _Run:
         for entry in self.entries:
             if entry.status != "ingested":
                 continue
-            n, desc = table_counts.get(entry.index, (0, 0))
+            n, desc = self.typed_rows.get(entry.index, (0, 0))
             quarantined_rows, rejected = q_counts.get(entry.index, (0, 0))
             entry.rows_read = n + rejected
             entry.rows_skipped_description = desc

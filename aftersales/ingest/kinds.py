@@ -18,7 +18,7 @@ Column types:
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from aftersales.vocabulary import (
@@ -77,7 +77,7 @@ class Kind:
     key: tuple[str, ...]  # headers that identify a row within a shop (uniqueness gate)
     event_order: tuple[tuple[str, str], ...] = ()  # (earlier, later) time headers
     caps: tuple[Cap, ...] = ()
-    description_keys: tuple[str, ...] = field(default=())  # ID headers tested by the description-row rule
+    description_keys: tuple[str, ...] = ()  # ID headers tested by the description-row rule
 
     @cached_property
     def by_header(self) -> dict[str, Column]:

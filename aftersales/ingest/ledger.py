@@ -10,7 +10,7 @@ failing several expectations counts once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -32,7 +32,6 @@ class LedgerEntry:
     rows_staged: int = 0
     rows_quarantined: int = 0
     rows_skipped_description: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def skip(self, reason: str, expectation: str | None = None) -> None:
         self.status, self.reason, self.expectation = "skipped", reason, expectation

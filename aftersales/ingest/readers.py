@@ -134,21 +134,12 @@ _FIELD_COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 def rejected_records(con, rejects: str) -> list[RejectedRecord]:
     """One entry per record DuckDB rejected (several errors on one record are one record)."""
-    try:
-        rows = con.execute(
-            f"""SELECT min(error_type::VARCHAR), min(error_message), any_value(csv_line)
-                FROM {rejects}_errors GROUP BY scan_id, file_id, line ORDER BY min(byte_position)"""
-        ).fetchall()
-    except duckdb.CatalogException:  # DuckDB creates the rejects tables only when a scan stored rejects
-        return []
-    out = [_rejected(error_type, message, csv_line) for error_type, message, csv_line in rows]
-    con.execute(f"DROP TABLE IF EXISTS {rejects}_errors")
-    con.execute(f"DROP TABLE IF EXISTS {rejects}_scans")
-    return out
+    return [record for records in rejected_records_by_path(con, rejects).values() for record in records]
 
 
 def rejected_records_by_path(con, rejects: str) -> dict[str, list[RejectedRecord]]:
-    """`rejected_records` of a multi-file scan, per scanned file path (file order kept)."""
+    """`rejected_records` per scanned file path (file order kept), for single- and multi-file
+    scans; the rejects tables are dropped after reading."""
     try:
         rows = con.execute(
             f"""SELECT s.file_path, min(e.error_type::VARCHAR), min(e.error_message), any_value(e.csv_line)
@@ -161,9 +152,14 @@ def rejected_records_by_path(con, rejects: str) -> dict[str, list[RejectedRecord
     out: dict[str, list[RejectedRecord]] = {}
     for path, error_type, message, csv_line in rows:
         out.setdefault(path, []).append(_rejected(error_type, message, csv_line))
+    drop_rejects(con, rejects)
+    return out
+
+
+def drop_rejects(con, rejects: str) -> None:
+    """Drop the rejects tables a `read_csv(..., rejects)` scan stored (so the name can be reused)."""
     con.execute(f"DROP TABLE IF EXISTS {rejects}_errors")
     con.execute(f"DROP TABLE IF EXISTS {rejects}_scans")
-    return out
 
 
 def _rejected(error_type: str, message: str | None, csv_line: str | None) -> RejectedRecord:
