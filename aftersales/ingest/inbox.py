@@ -50,6 +50,7 @@ import pandas as pd
 import psutil
 import pyarrow as pa
 
+from aftersales.database import duckdb_config
 from aftersales.ingest.decoding import Sniff, sniff
 from aftersales.ingest.errors import FileRejected, InboxError
 from aftersales.ingest.greetings import greeting_sql
@@ -152,7 +153,8 @@ def ingest_inbox(
     key = pseudonym_key(settings)
     work_db.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=work_db.parent) as tmp:
-        con = duckdb.connect(":memory:")
+        # The batch's DuckDB options (threads), with ingestion's own tighter memory bound.
+        con = duckdb.connect(":memory:", config={**duckdb_config(settings), "memory_limit": MEMORY_LIMIT})
         validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-gx")
         try:
             run = _Run(con, inbox, Path(tmp), batch_date, run_id, key, validator)
@@ -227,7 +229,6 @@ class _Run:
         self.first_line_ranks: dict[bytes, int] = {}  # first line -> typing rank (`_first_line_rank`)
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")
-        con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
         con.execute("SET preserve_insertion_order = false")
         # Typed tables live in a compressed in-memory scratch database: compressed like a database
         # file (a few hundred MiB for a default batch) and, like any buffer-managed block, spilled
