@@ -116,7 +116,8 @@ def _as_date(value: Any, where: str) -> dt.date | None:
         raise RulePackError(f"{where}: '{value}' is not an ISO date (YYYY-MM-DD)") from exc
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """One YAML file of a rules directory; RulePackError (naming the file) when it cannot be read."""
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
@@ -224,7 +225,7 @@ def parse_pack_rules(
 
     def read(file: Path):
         try:
-            return _read_yaml(file)
+            return read_yaml(file)
         except RulePackError as exc:
             fail(str(exc).splitlines()[0])
             return None
@@ -291,7 +292,7 @@ def load_rulebook(rules_dir: Path | str | None = None) -> RuleBook:
     root = Path(rules_dir) if rules_dir else DEFAULT_RULES_DIR
     if not root.is_dir():
         raise RulePackError(f"rules directory {root} does not exist")
-    sources_doc = _read_yaml(root / "sources.yaml") if (root / "sources.yaml").exists() else None
+    sources_doc = read_yaml(root / "sources.yaml") if (root / "sources.yaml").exists() else None
     if not isinstance(sources_doc, dict) or not isinstance(sources_doc.get("sources"), dict):
         raise RulePackError(f"{root / 'sources.yaml'}: missing or has no 'sources' mapping")
     sources = sources_doc["sources"]

@@ -12,6 +12,7 @@ from aftersales.cli import main
 from aftersales.policy.expressions import PolicyPackError, validate_condition
 from aftersales.policy.lint import lint_rules
 from aftersales.policy.scenarios import run_scenarios
+from aftersales.rulepack import RulePackError
 
 
 def test_shipped_packs_pass_lint(capsys):
@@ -168,6 +169,19 @@ def test_lint_reports_a_rule_shadowed_by_a_broader_one(tmp_path):
     )
     problems = lint_of(tmp_path, GOOD_RULE + narrow)
     assert any("rule mini.window_cheap is shadowed by mini.window" in p for p in problems), problems
+
+
+def test_lint_and_scenarios_report_an_unreadable_yaml_file_by_name(tmp_path):
+    root = mini_rules(tmp_path, GOOD_RULE)
+    (root / "mini" / "sla.yaml").write_text("rules: [unclosed\n", encoding="utf-8")
+    problems = lint_rules(root).problems
+    assert any(p.startswith(f"{root / 'mini' / 'sla.yaml'}: cannot be read as YAML: ") for p in problems)
+    assert all("\n" not in p for p in problems)
+    (root / "mini" / "sla.yaml").unlink()
+    (root / "mini" / "scenarios").mkdir()
+    (root / "mini" / "scenarios" / "broken.yaml").write_text("scenarios: [unclosed\n", encoding="utf-8")
+    with pytest.raises(RulePackError, match="broken.yaml: cannot be read as YAML"):
+        run_scenarios(root)
 
 
 def test_lint_checks_common_metadata_of_sla_files_too(tmp_path):

@@ -20,21 +20,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from aftersales.policy.expressions import PolicyPackError, conjuncts
 from aftersales.policy.packs import POLICY_FILE, PolicyRule, _pack_settings, bind_problems, parse_policy_rule
 from aftersales.policy.scenarios import load_scenarios
 from aftersales.rulepack import (
     FIRMNESS,
-    MARKETS,
-    PROGRAMS,
     Rule,
     RulePack,
     RulePackError,
     load_rulebook,
     parse_pack_rules,
+    read_yaml,
 )
+from aftersales.vocabulary import MARKETS, PROGRAMS
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _FIRMNESS_RANK = {"S": 0, "3P": 1, "I": 2}
@@ -54,9 +52,9 @@ class LintReport:
 
 def _read(path: Path, problems: list[str]):
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        problems.append(f"{path}: cannot be read as YAML: {str(exc).splitlines()[0]}")
+        return read_yaml(path)
+    except RulePackError as exc:
+        problems.append(str(exc).splitlines()[0])
         return None
 
 
@@ -66,11 +64,6 @@ def _check_sources(sources: dict, problems: list[str]) -> None:
             problems.append(f"sources.yaml, source {key}: needs a citation")
         elif entry.get("firmness") not in FIRMNESS:
             problems.append(f"sources.yaml, source {key}: firmness must be one of {FIRMNESS}")
-
-
-def _parse_pack_rules(folder: Path, sources: dict, problems: list[str]) -> tuple[str | None, list[Rule]]:
-    meta, rules = parse_pack_rules(folder, sources, problems)
-    return (meta or {}).get("id"), rules
 
 
 def _check_metadata(rules: list[Rule], sources: dict, problems: list[str]) -> None:
@@ -161,7 +154,7 @@ def _check_overlaps(rules: list[PolicyRule], problems: list[str]) -> None:
             continue
         outcome_a = (a.decision, a.liable_party, a.remedy)
         outcome_b = (b.decision, b.liable_party, b.remedy)
-        if a.priority == b.priority and outcome_a != outcome_b and not _disjoint(a, b):
+        if a.priority == b.priority and outcome_a != outcome_b and not _disjoint(terms[a.key], terms[b.key]):
             problems.append(
                 f"pack {a.meta.pack}: rules {a.meta.id} and {b.meta.id} may both decide a case at "
                 f"priority {a.priority} with different outcomes ({'/'.join(map(str, outcome_a))} vs "
@@ -180,12 +173,14 @@ def _check_overlaps(rules: list[PolicyRule], problems: list[str]) -> None:
             )
 
 
-def _disjoint(a: PolicyRule, b: PolicyRule) -> bool:
-    """Cheap proof that two conditions cannot both hold: one says `x = v`, the other `x = w` or `NOT x`."""
-    ta, tb = conjuncts(a.when), conjuncts(b.when)
-    eq = re.compile(r"^([a-z_]+) = ('[^']*')$")
-    values_a = {m.group(1): m.group(2) for t in ta if (m := eq.match(t))}
-    values_b = {m.group(1): m.group(2) for t in tb if (m := eq.match(t))}
+_EQUALS_LITERAL = re.compile(r"^([a-z_]+) = ('[^']*')$")
+
+
+def _disjoint(ta: set[str], tb: set[str]) -> bool:
+    """Cheap proof that two conditions (their top-level AND terms) cannot both hold: one says
+    `x = v`, the other `x = w` or `NOT x`."""
+    values_a = {m.group(1): m.group(2) for t in ta if (m := _EQUALS_LITERAL.match(t))}
+    values_b = {m.group(1): m.group(2) for t in tb if (m := _EQUALS_LITERAL.match(t))}
     if any(k in values_b and values_b[k] != v for k, v in values_a.items()):
         return True
     return any(f"NOT {t}" in tb for t in ta) or any(f"NOT {t}" in ta for t in tb)
@@ -216,8 +211,7 @@ def lint_rules(rules_dir: Path | str | None = None) -> LintReport:
     if not folders:
         problems.append(f"rules directory {root} holds no pack (no */pack.yaml)")
     for folder in folders:
-        _, rules = _parse_pack_rules(folder, sources, problems)
-        all_rules += rules
+        all_rules += parse_pack_rules(folder, sources, problems)[1]
     _check_metadata(all_rules, sources, problems)
     _check_versions(all_rules, problems)
 

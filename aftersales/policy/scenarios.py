@@ -33,11 +33,10 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
 from aftersales.policy.packs import POLICY_FILE, load_policy
 from aftersales.policy.score import score_work_db
-from aftersales.rulepack import RuleBook, RulePackError, load_rulebook
+from aftersales.rulepack import RuleBook, RulePackError, load_rulebook, read_yaml
 from aftersales.staging import create_staging_tables
 
 EXPECT_KEYS = {
@@ -141,10 +140,7 @@ def load_scenarios(book: RuleBook) -> list[Scenario]:
     for pack in book.packs:
         folder = pack.path / "scenarios"
         for f in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
-            try:
-                doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as exc:
-                raise RulePackError(f"{f}: cannot be read as YAML: {exc}") from exc
+            doc = read_yaml(f) or {}
             defaults = doc.get("defaults") or {}
             for i, raw in enumerate(doc.get("scenarios") or [], 1):
                 where = f"{f.relative_to(book.path)} scenario #{i}"
@@ -191,9 +187,7 @@ class _Rows:
         unknown = set(values) - set(_columns(con, table))
         if unknown:
             raise RulePackError(f"{where}: unknown {table} columns {sorted(unknown)}")
-        self.rows.setdefault(table, []).append(
-            {**{k: (None if v is None else v) for k, v in values.items()}, "_tz": tz}
-        )
+        self.rows.setdefault(table, []).append({**values, "_tz": tz})
 
     def flush(self, con) -> None:
         for table, rows in self.rows.items():
