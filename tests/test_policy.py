@@ -15,6 +15,7 @@ from test_policy_support import BATCH, RULES_DIR, StagingDb, add_policy_rule, co
 from aftersales.policy import rescore_case_features, score_batch, validate_policy_packs
 from aftersales.policy.evidence import validate_requirements
 from aftersales.policy.features import DECISIONS, FEATURE_NAMES, LIABLE_PARTIES, REMEDIES
+from aftersales.policy.packs import DEFAULT_FIRMNESS_WEIGHT
 from aftersales.rulepack import RulePackError
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -584,3 +585,19 @@ def test_replay_refuses_cases_stored_before_features_had_typed_columns(tmp_path,
     con.close()
     with pytest.raises(RuntimeError, match="predate typed case features"):
         rescore_case_features(us_batch.path, BATCH, "replay-1", RULES_DIR)
+
+
+def test_firmness_weights_a_pack_omits_take_their_defaults_and_judge_alike(tmp_path, us_batch):
+    score_batch(us_batch.path, BATCH, "run-1", RULES_DIR)
+    shipped = us_batch.query("SELECT case_id, decision, confidence FROM rulings ORDER BY case_id")
+    deciding = us_batch.query("SELECT DISTINCT firmness FROM rule_hits WHERE role = 'decided'")
+    assert ("S",) in deciding  # an S rule decides a case: the omitted S weight is used
+    rules = copy_rules(tmp_path)
+    pack = rules / "us_local" / "pack.yaml"
+    text = pack.read_text(encoding="utf-8")
+    assert "firmness: {S: 0.95, 3P: 0.85, I: 0.75}" in text
+    pack.write_text(text.replace("firmness: {S: 0.95, 3P: 0.85, I: 0.75}", "firmness: {3P: 0.85}"), "utf-8")
+    policy = validate_policy_packs(rules)
+    assert policy.settings["us_local"].firmness_weight == DEFAULT_FIRMNESS_WEIGHT
+    score_batch(us_batch.path, BATCH, "run-2", rules)
+    assert us_batch.query("SELECT case_id, decision, confidence FROM rulings ORDER BY case_id") == shipped

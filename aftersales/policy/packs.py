@@ -53,6 +53,9 @@ EVIDENCE_KEYS = {"party", "type", "accepted", "due", "decisive", "overdue"}
 DUE_KEYS = {"after", "hours", "days"}
 OVERDUE_KEYS = {"decision", "liable_party", "remedy"}
 DEFAULT_FOR_DECISIONS = ("buyer_favour", "partial_refund")
+# Confidence weight of a deciding rule by firmness when pack.yaml `confidence.firmness` omits one
+# (every shipped pack sets all three).
+DEFAULT_FIRMNESS_WEIGHT = {"S": 0.95, "3P": 0.85, "I": 0.75}
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class PackSettings:
     partial_refund_min: float
     seller_favour_max: float
     partial_refund_pct: float
-    firmness_weight: dict[str, float]
+    firmness_weight: dict[str, float]  # one weight per firmness (S, 3P, I), defaults filled in
     margin_scale: float
     manual_review_confidence: float
     seller_favour_liable: str
@@ -298,7 +301,8 @@ def _pack_settings(pack: RulePack) -> PackSettings:
             f"{where}: thresholds must satisfy seller_favour < partial_refund <= buyer_favour"
         )
     conf = s.get("confidence") or {}
-    weights = {k: float(v) for k, v in (conf.get("firmness") or {"S": 0.95, "3P": 0.85, "I": 0.75}).items()}
+    given = conf.get("firmness") or {}
+    weights = {k: float(given.get(k, default)) for k, default in DEFAULT_FIRMNESS_WEIGHT.items()}
     liable = s.get("default_liable") or {}
     return PackSettings(
         buyer_favour_min=buyer,
