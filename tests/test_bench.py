@@ -124,6 +124,9 @@ CONDITIONS = [
     "review_bd / 0 > 1",
     "days_from_delivered % 0 = 1",
     "starts_with(reason_code, 'not') OR contains(coalesce(return_status, ''), 'by')",
+    "CASE reason_code WHEN 'wrong_size' THEN is_mall WHEN 'not_received' THEN TRUE ELSE FALSE END",
+    "days_from_delivered IS NOT DISTINCT FROM 31 OR seller_decision IS DISTINCT FROM 'approved'",
+    "nullif(review_bd, 2.5) IS NULL AND item_price BETWEEN 12.5 AND 100",
 ]
 
 
