@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from aftersales.policy.calendar import create_calendar
+from aftersales.policy.expressions import sql_literal
 from aftersales.policy.features import (
     EVIDENCE_TYPES,
     FEATURE_NAMES,
@@ -100,19 +101,15 @@ CANCEL_REASON_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def code_case(column: str, patterns: tuple[tuple[str, str], ...], default: str = "other") -> str:
     """SQL CASE mapping a free-text label column to a code by the first matching pattern."""
     whens = "\n".join(
-        f"        WHEN regexp_matches(lower({column}), {_sql_literal(p)}) THEN {_sql_literal(code)}"
+        f"        WHEN regexp_matches(lower({column}), {sql_literal(p)}) THEN {sql_literal(code)}"
         for code, p in patterns
     )
     return (
         f"CASE WHEN {column} IS NULL OR trim({column}) = '' THEN NULL\n{whens}\n"
-        f"        ELSE {_sql_literal(default)} END"
+        f"        ELSE {sql_literal(default)} END"
     )
 
 
@@ -159,7 +156,7 @@ def _calendar_range(con, batch_date: dt.date) -> tuple[dt.date, dt.date]:
 
 def _return_type_code(column: str) -> str:
     whens = " ".join(
-        f"WHEN {_sql_literal(label)} THEN {_sql_literal(code)}" for label, code in RETURN_TYPE_CODES.items()
+        f"WHEN {sql_literal(label)} THEN {sql_literal(code)}" for label, code in RETURN_TYPE_CODES.items()
     )
     return f"CASE lower(trim({column})) {whens} ELSE NULL END"
 

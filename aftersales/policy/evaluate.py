@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from aftersales.policy.cases import CASE_TABLE
+from aftersales.policy.expressions import sql_literal
 from aftersales.policy.packs import PolicyBook, PolicyRule
 
 HIT_TABLE = "policy_hit"
@@ -30,21 +31,17 @@ class RuleError:
     message: str
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _scope(rule: PolicyRule) -> str:
     m = rule.meta
     terms = [
-        f"pack_id = {_q(m.pack)}",
-        f"market IN ({', '.join(_q(x) for x in m.markets)})",
-        f"program IN ({', '.join(_q(x) for x in m.programs)})",
-        f"case_kind IN ({', '.join(_q(x) for x in rule.case_kinds)})",
-        f"request_local_date >= DATE {_q(m.effective_from.isoformat())}",
+        f"pack_id = {sql_literal(m.pack)}",
+        f"market IN ({', '.join(sql_literal(x) for x in m.markets)})",
+        f"program IN ({', '.join(sql_literal(x) for x in m.programs)})",
+        f"case_kind IN ({', '.join(sql_literal(x) for x in rule.case_kinds)})",
+        f"request_local_date >= DATE {sql_literal(m.effective_from.isoformat())}",
     ]
     if m.effective_to is not None:
-        terms.append(f"request_local_date < DATE {_q(m.effective_to.isoformat())}")
+        terms.append(f"request_local_date < DATE {sql_literal(m.effective_to.isoformat())}")
     return " AND ".join(terms)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, VALID_ITEM_SQL
 from aftersales.policy.evaluate import HIT_TABLE
+from aftersales.policy.expressions import sql_literal
 from aftersales.policy.packs import PolicyBook
 
 REQ_TABLE = "policy_requirement"
@@ -24,10 +25,6 @@ SHA256_REGEX = r"^[0-9a-fA-F]{64}$"
 
 # Expectation -> the gap it reveals (first failing one wins, in this order).
 GAP_ORDER = ("missing", "invalid", "late")
-
-
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def build_requirements(con, policy: PolicyBook) -> int:
@@ -41,13 +38,13 @@ def build_requirements(con, policy: PolicyBook) -> int:
                 due = "c.cutoff_time"
             od = req.overdue
             branches.append(
-                f"""SELECT h.case_id, {rule.index} AS rule_index, {j} AS req_idx, {_q(req.party)} AS party,
-                       {_q(req.evidence_type)} AS evidence_type,
-                       [{", ".join(_q(t) for t in req.accepted)}]::VARCHAR[] AS accepted,
+                f"""SELECT h.case_id, {rule.index} AS rule_index, {j} AS req_idx, {sql_literal(req.party)} AS party,
+                       {sql_literal(req.evidence_type)} AS evidence_type,
+                       [{", ".join(sql_literal(t) for t in req.accepted)}]::VARCHAR[] AS accepted,
                        {due} AS due_at, c.cutoff_time, {str(req.decisive).upper()} AS decisive_spec,
-                       {_q(od.decision) if od else "NULL"}::VARCHAR AS overdue_decision,
-                       {_q(od.liable_party) if od and od.liable_party else "NULL"}::VARCHAR AS overdue_liable,
-                       {_q(od.remedy) if od and od.remedy else "NULL"}::VARCHAR AS overdue_remedy
+                       {sql_literal(od.decision) if od else "NULL"}::VARCHAR AS overdue_decision,
+                       {sql_literal(od.liable_party) if od and od.liable_party else "NULL"}::VARCHAR AS overdue_liable,
+                       {sql_literal(od.remedy) if od and od.remedy else "NULL"}::VARCHAR AS overdue_remedy
                 FROM {HIT_TABLE} h JOIN {CASE_TABLE} c USING (case_id)
                 WHERE h.rule_index = {rule.index} AND h.status = 'fired'"""
             )

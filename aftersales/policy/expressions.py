@@ -121,6 +121,11 @@ _UNIT_WORDS = {
 }
 
 
+def sql_literal(text: str) -> str:
+    """A SQL string literal of `text` (quotes doubled): how pack values enter generated SQL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 class PolicyPackError(RulePackError):
     """A policy rule body or condition that must not run; the message names pack and rule."""
 
@@ -187,11 +192,6 @@ def validate_condition(text: str, where: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def columns_of(sql: str) -> set[str]:
-    """Feature columns a (validated) condition reads."""
-    return {c.name for c in sqlglot.parse_one(sql, dialect="duckdb").find_all(exp.Column)}
-
-
 def conjuncts(sql: str) -> set[str]:
     """Canonical top-level AND terms of a condition (for shadowing checks in lint)."""
     tree = sqlglot.parse_one(sql, dialect="duckdb")
@@ -210,7 +210,7 @@ def reason_sql(template: str, where: str) -> str:
     pos = 0
     for m in _PLACEHOLDER.finditer(template):
         if m.start() > pos:
-            parts.append("'" + template[pos : m.start()].replace("'", "''") + "'")
+            parts.append(sql_literal(template[pos : m.start()]))
         name = m.group(1)
         kind = FEATURE_TYPES.get(name)
         if kind is None:
@@ -224,5 +224,5 @@ def reason_sql(template: str, where: str) -> str:
         parts.append(f"coalesce({value}, '?')")
         pos = m.end()
     if pos < len(template):
-        parts.append("'" + template[pos:].replace("'", "''") + "'")
+        parts.append(sql_literal(template[pos:]))
     return " || ".join(parts) if parts else "''"
