@@ -17,25 +17,13 @@ from aftersales.vocabulary import (  # noqa: F401 - re-exported for the policy m
     EVIDENCE_TYPES,
     LIABLE_PARTIES,
     REMEDIES,
+    RETURN_TYPES,
 )
 
 PARTIES = ("buyer", "seller", "carrier", "platform")
-REQUEST_TYPES = (
-    "refund_only",
-    "return_and_refund",
-    "replacement",
-    "partial_refund",
-    "cancellation",
-    "appeal",
-)
 
-# Export labels -> request type codes (contract §2.3 "Return Type").
-RETURN_TYPE_CODES = {
-    "refund only": "refund_only",
-    "return and refund": "return_and_refund",
-    "replacement": "replacement",
-    "partial refund": "partial_refund",
-}
+# Export labels (lower case) -> request type codes (contract §2.3 "Return Type").
+RETURN_TYPE_CODES = {label.lower(): label.lower().replace(" ", "_") for label in RETURN_TYPES}
 
 
 @dataclass(frozen=True)
@@ -227,7 +215,6 @@ _EVIDENCE: tuple[Feature, ...] = tuple(
 FEATURES: tuple[Feature, ...] = _BASE + _EVIDENCE
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_TYPES: dict[str, str] = {f.name: f.sql_type for f in FEATURES}
-TIMESTAMP_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.sql_type == "TIMESTAMPTZ")
 
 
 # What `case_features` stores besides the features: each case's evidence items (no file names),
