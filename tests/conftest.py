@@ -23,3 +23,23 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+SAMPLE_INBOX = ROOT / "data" / "sample" / "inbox"
+SAMPLE_BATCH_DATE = "2026-11-27"  # the sample inbox's business date (Makefile DEMO_DATE)
+
+
+@pytest.fixture(scope="session")
+def inbox(tmp_path_factory) -> Path:
+    """The committed sample inbox, or a small generated one where it is missing."""
+    if (SAMPLE_INBOX / "shops.csv").is_file():
+        return SAMPLE_INBOX
+    from datetime import date
+
+    from aftersales.generate.inbox import generate_inbox
+    from aftersales.generate.spec import GeneratorSpec
+
+    folder = tmp_path_factory.mktemp("generated") / "inbox"
+    spec = GeneratorSpec(shops=2, orders=60, seed=3, batch_date=date.fromisoformat(SAMPLE_BATCH_DATE))
+    generate_inbox(folder, spec, overwrite=True)
+    return folder

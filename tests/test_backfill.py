@@ -23,21 +23,7 @@ from aftersales.publish.journal import pending_attempts
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_INBOX = ROOT / "data" / "sample" / "inbox"
 D1, D2 = date(2026, 11, 26), date(2026, 11, 27)
-
-
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory) -> Path:
-    """The committed sample inbox, or a small generated one where it is missing."""
-    if (SAMPLE_INBOX / "shops.csv").is_file():
-        return SAMPLE_INBOX
-    from aftersales.generate.inbox import generate_inbox
-    from aftersales.generate.spec import GeneratorSpec
-
-    folder = tmp_path_factory.mktemp("generated") / "inbox"
-    generate_inbox(folder, GeneratorSpec(shops=2, orders=60, seed=3, batch_date=D2), overwrite=True)
-    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,6 @@ from aftersales.warehouse_schema import BATCH_TABLES
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_INBOX = ROOT / "data" / "sample" / "inbox"
 DAY = date(2026, 11, 27)  # the sample inbox's business date (Makefile DEMO_DATE)
 NEW_DAY = date(2026, 11, 28)  # a second batch, published over DAY's warehouse
 RUN_TIMEOUT_S = 240
@@ -46,19 +45,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory) -> Path:
-    """The committed sample inbox, or a small generated one where it is missing."""
-    if (SAMPLE_INBOX / "shops.csv").is_file():
-        return SAMPLE_INBOX
-    from aftersales.generate.inbox import generate_inbox
-    from aftersales.generate.spec import GeneratorSpec
-
-    folder = tmp_path_factory.mktemp("generated") / "inbox"
-    generate_inbox(folder, GeneratorSpec(shops=2, orders=60, seed=3, batch_date=DAY), overwrite=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
