@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -78,11 +79,33 @@ def pseudonym_key(settings: Settings) -> bytes:
         )
     path = Path(settings.pseudonym_key_file)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        _create_key_file(path)
     return bytes.fromhex(path.read_text().strip())
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key (mode 0600) and say so once on stderr.
+
+    The key is written to a private temporary file and hard-linked into place, so a concurrent
+    run either creates the key or reads the whole key another run created, never a half file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return  # another run created it first: use that one
+    finally:
+        tmp.unlink(missing_ok=True)
+    sys.stderr.write(
+        f"note: created a new buyer-pseudonym key in {path} (mode 0600). Keep it stable and secret; "
+        "set AFTERSALES_PSEUDONYM_KEY to share one key between machines.\n"
+    )
 
 
 def _is_hex(text: str) -> bool:

@@ -66,7 +66,10 @@ def test_refusals_are_one_line(tmp_path, warehouse):
     cases.append((["--db", str(garbage), "SELECT 1"], "cannot be opened"))
     for args, cause in cases:
         proc = subprocess.run(
-            [sys.executable, "-m", "aftersales.cli", "sql", *args], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "aftersales.cli", "sql", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 1, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and cause in proc.stderr, proc.stderr

@@ -61,7 +61,11 @@ def run_query(db: Path, query: str) -> tuple[list[str], list[tuple]]:
 def _plain(value):
     """A value as JSON can hold it: exact decimals as numbers, instants and dates as ISO 8601."""
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
+            else float(value)
+        )
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -92,10 +96,14 @@ def write_result(columns: list[str], rows: list[tuple], fmt: str, out=None) -> N
         writer.writerow(columns)
         writer.writerows([_text(v) for v in row] for row in rows)
     elif fmt == "json":
-        json.dump([dict(zip(columns, map(_plain, row), strict=True)) for row in rows], out, ensure_ascii=False)
+        json.dump(
+            [dict(zip(columns, map(_plain, row), strict=True)) for row in rows], out, ensure_ascii=False
+        )
         out.write("\n")
     else:
-        cells = [columns] + [[_text(v) if v is not None else "NULL" for v in row] for row in rows[:_TABLE_MAX_ROWS]]
+        cells = [columns] + [
+            [_text(v) if v is not None else "NULL" for v in row] for row in rows[:_TABLE_MAX_ROWS]
+        ]
         widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
         for n, row in enumerate(cells):
             out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
@@ -139,7 +147,7 @@ def register(group: click.Group) -> None:
         """
         if not query:
             if sys.stdin is None or sys.stdin.isatty():
-                raise click.UsageError("give a query: aftersales sql \"SELECT ...\" (or pipe one on stdin)")
+                raise click.UsageError('give a query: aftersales sql "SELECT ..." (or pipe one on stdin)')
             query = sys.stdin.read()
         if not query.strip():
             raise click.UsageError("the query is empty")
