@@ -16,7 +16,7 @@ DEMO_DATE ?= 2026-11-27
 
 SCALE ?= small
 
-.PHONY: install demo test lint fmt bench serve sample clean
+.PHONY: install demo test test-fast lint fmt bench serve sample clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
