@@ -43,3 +43,27 @@ def inbox(tmp_path_factory) -> Path:
     spec = GeneratorSpec(shops=2, orders=60, seed=3, batch_date=date.fromisoformat(SAMPLE_BATCH_DATE))
     generate_inbox(folder, spec, overwrite=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, inbox) -> Path:
+    """The warehouse `make demo` publishes: the real nightly batch (CLI, Prefect flow) on the sample inbox.
+
+    Run once per session in a subprocess, so its Prefect and GX state never leak into the tests.
+    """
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("demo")
+    db = folder / "aftersales.duckdb"
+    env = os.environ | {"AFTERSALES_PSEUDONYM_KEY": "00" * 32}
+    proc = subprocess.run(
+        [sys.executable, "-m", "aftersales.cli", "run", "--inbox", str(inbox), "--db", str(db)]
+        + ["--batch-date", SAMPLE_BATCH_DATE, "--report-dir", str(folder / "reports")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return db

@@ -372,6 +372,27 @@ def test_every_query_in_the_analyst_guide_runs(tmp_path, monkeypatch):
     assert sum(1 for rows in results if rows) >= len(statements) - 1  # the 30-day window may be empty
 
 
+def test_every_query_in_the_analyst_guide_answers_on_the_demo_warehouse(
+    demo_warehouse, tmp_path, monkeypatch
+):
+    """The guide's examples name ids and rules the demo data has: a newcomer's copy-paste returns rows."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "ANALYST_GUIDE.md").read_text(encoding="utf-8")
+    statements = [
+        s.strip() for block in re.findall(r"```sql\n(.*?)```", guide, re.S) for s in block.split(";")
+    ]
+    statements = [s for s in statements if s]
+    monkeypatch.chdir(tmp_path)  # the export example reads exports/ relative to the working folder
+    export_tables(demo_warehouse, Path("exports"), "parquet", ["rulings"])
+    con = open_warehouse(demo_warehouse)
+    try:
+        empty = [
+            sql for sql in statements if not con.execute(sql).fetchall() and "several batch dates" not in sql
+        ]
+    finally:
+        con.close()
+    assert empty == [], empty
+
+
 def test_publish_step_creates_the_views_in_the_new_warehouse(tmp_path):
     work = build_sample_warehouse(tmp_path / "work.duckdb", views=False)
     warehouse = tmp_path / "warehouse.duckdb"
