@@ -583,7 +583,7 @@ def test_truncated_files_quarantine_their_last_record(bad):
             "unknown export kind: the header row (3 columns, 0 known) matches no export of contract §2",
         ),
         ("US1/no_sku.csv", "expect_column_to_exist: required column 'SKU ID' is missing"),
-        ("US1/broken.xlsx", "unreadable XLSX workbook: ZipError: invalid Zip archive: Could not find EOCD"),
+        ("US1/broken.xlsx", "unreadable XLSX workbook: not a valid zip archive (File is not a zip file)"),
         ("ZZ9/orders.csv", "shop folder 'ZZ9' is not a Shop ID in shops.csv"),
         ("readme.txt", "not in a shop folder: exports belong in <Shop ID>/ folders next to shops.csv"),
         ("US1/.DS_Store", "hidden or temporary file (name starts with '.' or '~$')"),
@@ -603,9 +603,11 @@ def test_undecodable_file_names_the_first_bad_byte(bad):
         ",".join(ORDERS_MIN).encode().__len__() + 1 + ",".join(_order("O6", "S1")[:-1]).encode().__len__() + 4
     )
     assert ledger["status"] == "skipped"
-    assert ledger["reason"] == (
-        f"undecodable bytes: not UTF-8 (byte 0xE9 at offset {offset}) and not GB18030 (byte 0xE9 at offset {offset})"
+    # the candidate encodings named after this depend on charset-normalizer's ranking
+    assert ledger["reason"].startswith(
+        f"undecodable bytes: not UTF-8 (byte 0xE9 at offset {offset}) and not GB18030"
     )
+    assert "too little text to tell" in ledger["reason"]
 
 
 def test_missing_required_column_is_a_failed_gx_expectation(bad):
@@ -653,7 +655,7 @@ def test_one_quarantine_row_per_failed_expectation_counted_once(bad):
          "expect_column_pair_values_a_to_be_greater_than_b: Order Refund Amount '0.00' is above Order Amount '-5.00'"),
         (3, "expect_column_values_to_be_between", "expect_column_values_to_be_between: Order Amount '-5.00' is negative"),
         (3, "expect_column_values_to_be_null",
-         "expect_column_values_to_be_null: Created Time '31/02/2026 25:00:00' is not a valid time "
+         "expect_column_values_to_be_null: Created Time shaped '99/99/9999 99:99:99' (value withheld: it may be personal data) is not a valid time "
          "(expected MM/DD/YYYY h:mm:ss AM/PM shop time, or ISO 8601)"),
         (3, "expect_column_values_to_not_be_null", "expect_column_values_to_not_be_null: Order ID is empty"),
         (4, "expect_column_pair_values_a_to_be_greater_than_b",
@@ -661,7 +663,7 @@ def test_one_quarantine_row_per_failed_expectation_counted_once(bad):
         (4, "expect_column_pair_values_a_to_be_greater_than_b",
          "expect_column_pair_values_a_to_be_greater_than_b: Shipped Time '2026-11-19 09:00:00' is before "
          "Paid Time '2026-11-20 09:05:00'"),
-        (5, "expect_column_values_to_be_null", "expect_column_values_to_be_null: Order Amount 'ten dollars' is not an amount"),
+        (5, "expect_column_values_to_be_null", "expect_column_values_to_be_null: Order Amount shaped 'aaa aaaaaaa' (value withheld: it may be personal data) is not an amount"),
     ]  # fmt: skip
     ledger = _ledger(db, "US1/multi_fail.csv")
     assert (ledger["rows_read"], ledger["rows_staged"], ledger["rows_quarantined"]) == (4, 1, 3)

@@ -154,14 +154,15 @@ def test_stray_quotes_are_split_like_duckdb_does(tmp_path):
     assert rejected_records(con, "rj") == []
 
 
-def test_unterminated_quote_swallows_the_rest_into_one_rejected_record(tmp_path):
+def test_unterminated_quote_is_set_aside_and_the_lines_after_it_read_on_their_own(tmp_path):
     numbered = _numbered(tmp_path, 'a,b\n1,2\n3,"oops\n5,6\n7,8\n')
-    assert numbered.record_lines.tolist() == [2, 3]
+    assert numbered.record_lines.tolist() == [2, 4, 5]
+    assert [(b.line, b.reason) for b in numbered.broken] == [
+        (3, "malformed line: unterminated quoted value (an unbalanced quote); lines 4-5 read on their own")
+    ]
     con = duckdb.connect()
-    assert len(con.execute(f"SELECT * FROM {read_csv_sql(numbered, 'rj')}").fetchall()) == 1
-    (reject,) = rejected_records(con, "rj")
-    assert reject.line == 3
-    assert reject.error_type == "UNQUOTED VALUE"
+    assert len(con.execute(f"SELECT * FROM {read_csv_sql(numbered, 'rj')}").fetchall()) == 3
+    assert rejected_records(con, "rj") == []
 
 
 def test_files_read_together_keep_their_rows_and_rejects_apart(tmp_path):

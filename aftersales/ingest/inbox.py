@@ -52,6 +52,7 @@ import pyarrow as pa
 
 from aftersales.database import duckdb_config
 from aftersales.ingest.decoding import Sniff, sniff
+from aftersales.ingest.discovery import list_inbox, regular_file_problem
 from aftersales.ingest.errors import FileRejected, InboxError
 from aftersales.ingest.greetings import greeting_sql
 from aftersales.ingest.kinds import KINDS, SHOP_EXPORT_KINDS, Kind, Recognition, header_key, recognise
@@ -67,6 +68,7 @@ from aftersales.ingest.readers import (
     reject_reason,
     rejected_records,
     rejected_records_by_path,
+    scan_failure_reason,
 )
 from aftersales.ingest.records import NumberedCsv
 from aftersales.ingest.typing_sql import (
@@ -78,6 +80,7 @@ from aftersales.ingest.typing_sql import (
     typed_select,
     typed_table_ddl,
 )
+from aftersales.ingest.workbook import sheet_entries
 from aftersales.quality.report import render_validation_report, save_validation_report
 from aftersales.quality.suites import KindSuite
 from aftersales.quality.validate import GateOutcome, QualityGate
@@ -148,7 +151,7 @@ def ingest_inbox(
         raise InboxError(f"inbox {inbox} does not exist")
     if not inbox.is_dir():
         raise InboxError(f"inbox {inbox} is not a folder")
-    if not (inbox / SHOPS_FILE).is_file():
+    if not ((inbox / SHOPS_FILE).exists() or (inbox / SHOPS_FILE).is_symlink()):
         raise InboxError(f"inbox {inbox} has no {SHOPS_FILE} (the shop registry is required)")
     key = pseudonym_key(settings)
     work_db.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +258,10 @@ class _Run:
     def load_registry(self) -> None:
         entry = LedgerEntry(0, SHOPS_FILE, self.inbox / SHOPS_FILE)
         self.entries.append(entry)
+        # The registry decides which shops run: a link (possibly to a file outside the inbox), a
+        # FIFO or any other non-regular shops.csv refuses the batch instead of being followed.
+        if (problem := regular_file_problem(self.inbox, SHOPS_FILE)) is not None:
+            raise InboxError(f"{SHOPS_FILE}: {problem}")
         try:
             found = self._fingerprint(entry)
             numbered = prepare(entry.path, found, self.tmp / "0.csv")
@@ -297,10 +304,14 @@ class _Run:
 
     # -- 2-3. the shops' exports ----------------------------------------------------------
     def read_exports(self) -> None:
-        paths = sorted(
-            (p for p in self.inbox.rglob("*") if p.is_file() and p != self.inbox / SHOPS_FILE),
-            key=lambda p: p.relative_to(self.inbox).as_posix(),
-        )
+        # Only regular files reach the loop below, in relative-path order. Links (never followed),
+        # FIFOs, sockets and devices are ledgered as skipped here and never opened (discovery.py).
+        listing = list_inbox(self.inbox, exclude=(SHOPS_FILE,))
+        for item in listing.refused:
+            refused = LedgerEntry(len(self.entries), item.rel, item.path)
+            refused.skip(item.problem)
+            self.entries.append(refused)
+        paths = [item.path for item in listing.files]
         for path in paths:
             rel = path.relative_to(self.inbox)
             entry = LedgerEntry(len(self.entries), rel.as_posix(), path)
@@ -318,6 +329,29 @@ class _Run:
                 entry.skip(f"shop folder {rel.parts[0]!r} is not a Shop ID in {SHOPS_FILE}")
             else:
                 entry.shop_id = rel.parts[0]
+            found = self.sniffs[entry.index]
+            if entry.status == "ingested" and found.container in ("xlsx", "xls"):
+                # Every sheet is read or reported: a workbook of several sheets is one ledger entry
+                # per sheet (`<path>#<sheet name>`); workbook limits are checked before any reader.
+                try:
+                    sheets = sheet_entries(path, found)
+                except FileRejected as exc:
+                    entry.skip(exc.reason)
+                    sheets = []
+                if sheets:
+                    self.entries.pop()
+                for suffix, sheet in sheets:
+                    sheet_entry = LedgerEntry(
+                        len(self.entries),
+                        entry.source_file + suffix,
+                        path,
+                        sha256=sheet.sha256,
+                        size_bytes=sheet.size,
+                        shop_id=entry.shop_id,
+                        encoding=sheet.encoding,
+                    )
+                    self.entries.append(sheet_entry)
+                    self.sniffs[sheet_entry.index] = sheet
         mark_duplicates(self.entries)
         # Files with the same kind, header row, market and zone are typed by one SELECT over one
         # multi-file `read_csv` (DuckDB parallelises it; planning happens once per layout, not
@@ -424,6 +458,10 @@ class _Run:
             entry.skip(exc.reason, exc.expectation)
             entry.rows_read = 0
             return None
+        except OSError as exc:  # vanished or replaced between fingerprint and numbering
+            entry.skip(f"unreadable file: {exc.strerror or exc}")
+            entry.rows_read = 0
+            return None
         return _FileRead(entry, numbered, recognition, outcomes)
 
     def _read_layout(self, reads: list[_FileRead]) -> None:
@@ -482,11 +520,12 @@ class _Run:
             self._read(read)
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
             # A CSV DuckDB cannot scan at all even with rejects stored: skip the file, keep the run.
-            log.warning("%s: DuckDB could not read the file", entry.source_file, exc_info=True)
+            # Only the error's kind is logged: DuckDB's message may quote the file's contents.
+            log.warning("%s: DuckDB could not read the file (%s)", entry.source_file, type(exc).__name__)
             self.con.execute(f"DELETE FROM {_table(KINDS[entry.file_kind])} WHERE __file = {entry.index}")
             self.con.execute(f"DELETE FROM q_rows WHERE file = {entry.index}")
             self.pending_q_rows = [r for r in self.pending_q_rows if r[0] != entry.index]
-            entry.skip(f"unreadable CSV: {str(exc).splitlines()[0]}")
+            entry.skip(scan_failure_reason(exc))
 
     def _check_header(
         self, entry: LedgerEntry, numbered: NumberedCsv, recognition: Recognition
@@ -547,6 +586,20 @@ class _Run:
                 masked_raw_from_line(kind, recognition.positions, len(numbered.header), r.csv_line),
             )
             for r in rejected
+        ]
+        # Lines the numbering pass set aside (an unbalanced quote and the lines it would have
+        # swallowed): never given to DuckDB, quarantined here one by one with their own line.
+        rows += [
+            (
+                i,
+                b.line,
+                None,
+                "record",
+                None,
+                b.reason,
+                masked_raw_from_line(kind, recognition.positions, len(numbered.header), b.text),
+            )
+            for b in numbered.broken
         ]
         reject_lines = sorted(r.line for r in rejected if r.line is not None)
         n, line_sum = (
@@ -846,7 +899,7 @@ class _Run:
             entry.rows_quarantined = quarantined_rows + rejected
             entry.rows_staged = n - desc - quarantined_rows
             read = self.reads[entry.index]
-            expected = read.numbered.records
+            expected = read.numbered.records + len(read.numbered.broken)
             if entry.rows_read != expected or not entry.balanced:
                 log.warning(
                     "%s: %d records in the file, %d accounted for",

@@ -10,6 +10,7 @@ failing several expectations counts once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,6 +33,9 @@ class LedgerEntry:
     rows_staged: int = 0
     rows_quarantined: int = 0
     rows_skipped_description: int = 0
+
+    def __post_init__(self) -> None:
+        self.source_file = printable_path(self.source_file)
 
     def skip(self, reason: str, expectation: str | None = None) -> None:
         self.status, self.reason, self.expectation = "skipped", reason, expectation
@@ -91,3 +95,20 @@ def ledger_rows(entries: list[LedgerEntry], batch_date: date, run_id: str) -> li
         )
         for e in entries
     ]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def printable_path(rel: str) -> str:
+    """A file's inbox path as text every table, report and terminal can hold.
+
+    File names are bytes: a name that is not UTF-8 arrives with surrogate escapes (which no
+    UTF-8 table accepts) and is shown as `\\xNN`; control and bidi characters are shown escaped
+    (they could rewrite a terminal line or a report); an e-mail address in a name is masked,
+    since names are stored in clear and people name files after buyers.
+    """
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return _EMAIL.sub("[e-mail]", text)

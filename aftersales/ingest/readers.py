@@ -1,8 +1,9 @@
 """From an inbox file to a numbered UTF-8 CSV, and DuckDB's `read_csv` over it.
 
 CSV files are decoded (decoding.py) and numbered (records.py) in one streaming pass. XLSX/XLS
-workbooks are read with python-calamine (first sheet) and written as the same numbered CSV,
-the sheet row number standing in for the physical line. DuckDB then reads every numbered file
+workbooks are inspected within limits and read one sheet at a time with python-calamine in a
+child process (workbook.py), written as the same numbered CSV, the sheet row number standing in
+for the physical line. DuckDB then reads every numbered file
 with fixed options (no sniffing): all columns VARCHAR except `__line`, delimiter ',', quote and
 escape '"', header row skipped, and `store_rejects` so malformed records (wrong number of
 fields, stray quotes, lines over `MAX_LINE_BYTES`) land in a rejects table instead of failing
@@ -11,9 +12,7 @@ the file.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import duckdb
 
 from aftersales.ingest.decoding import Sniff, utf8_chunks
 from aftersales.ingest.errors import FileRejected
-from aftersales.ingest.records import LINE_FIELD, NumberedCsv, number_records, write_numbered_rows
+from aftersales.ingest.records import LINE_FIELD, NumberedCsv, number_records
 from aftersales.ingest.typing_sql import source_column, sql_literal
+from aftersales.ingest.workbook import numbered_sheet
 
 # A real export row is a few KiB; a line above this is corrupt (or an attempt to exhaust memory).
 MAX_LINE_BYTES = 1 << 20
-_SAFE_INT = 2**53
 
 
 def prepare(path: Path, found: Sniff, out_path: Path) -> NumberedCsv:
@@ -34,48 +33,44 @@ def prepare(path: Path, found: Sniff, out_path: Path) -> NumberedCsv:
     if found.problem:
         raise FileRejected(found.problem)
     if found.container in ("xlsx", "xls"):
-        numbered = write_numbered_rows(_workbook_rows(path, found.container), out_path)
+        numbered = numbered_sheet(path, found.container, found.sheet, out_path)
+        if numbered is None and found.sheet is not None:
+            raise FileRejected(f"empty sheet {found.sheet!r}: no header row")
     else:
         numbered = number_records(utf8_chunks(path, found), out_path)
     if numbered is None:
         raise FileRejected("empty file: no header row")
     if all(not cell.strip() for cell in numbered.header):
         raise FileRejected("empty file: no header row")
+    if found.container == "text" and numbered.records == 0 and not numbered.broken:
+        check_no_lost_lines(path, found, numbered)
     return numbered
 
 
-def _workbook_rows(path: Path, container: str) -> Iterator[tuple[int, list[str]]]:
-    from python_calamine import CalamineWorkbook
+def check_no_lost_lines(path: Path, found: Sniff, numbered: NumberedCsv) -> None:
+    """A header and no records, while the text holds more lines (by any line-end convention)
+    than the header spans, means the line ends were not seen: refuse rather than ingest 0 rows.
+    Streams the text (memory: one chunk), stopping as soon as the answer is known."""
+    spans = 1 + sum(len(_LINE_BREAK.findall(cell)) for cell in numbered.header)
+    lines = 0
+    pending = False  # the unfinished line so far holds a non-blank character
+    for chunk in utf8_chunks(path, found):
+        parts = _LINE_BREAK_BYTES.split(chunk)  # a CRLF cut by the chunking adds a blank line only
+        for part in parts[:-1]:
+            lines += pending or bool(part.strip(b" \t"))
+            pending = False
+        pending = pending or bool(parts[-1].strip(b" \t"))
+        if lines > spans:
+            break
+    if lines + pending > spans:
+        raise FileRejected(
+            f"line ends not recognised: the text holds more than {spans} line(s) but no record "
+            "after the header (mixed or unknown newline characters?)"
+        )
 
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-        sheet = book.get_sheet_by_index(0)
-        first_row = sheet.start[0] if sheet.start else 0
-        for offset, cells in enumerate(sheet.iter_rows()):
-            yield first_row + offset + 1, [_cell_text(c) for c in cells]
-    except FileRejected:
-        raise
-    except Exception as exc:  # noqa: BLE001 - calamine raises several error types for corrupt workbooks
-        raise FileRejected(f"unreadable {container.upper()} workbook: {type(exc).__name__}: {exc}") from None
 
-
-def _cell_text(value) -> str:
-    """Spreadsheet cell as the text a CSV export would hold (times as ISO local wall time)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < _SAFE_INT:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    return str(value)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
 def read_csv_sql(numbered: NumberedCsv, rejects: str | None) -> str:
@@ -191,4 +186,24 @@ def reject_reason(rec: RejectedRecord) -> str:
         return "malformed line: text after a closing quote"
     if rec.error_type == "CAST" and rec.line is None:
         return "malformed record: its start could not be located (stray quotes on earlier lines)"
-    return f"malformed line: {rec.error_type.lower()}: {rec.message.splitlines()[0] if rec.message else ''}".rstrip()
+    if rec.error_type == "INVALID UNICODE":
+        return "malformed line: invalid UTF-8 text"
+    # DuckDB's message is never quoted: it may hold the record's contents (personal data).
+    return f"malformed line: the CSV reader rejected it ({rec.error_type.lower()})"
+
+
+def scan_failure_reason(exc: Exception) -> str:
+    """Ledger reason for a numbered CSV DuckDB could not scan at all (even storing rejects).
+
+    Names the cause without DuckDB's message, which is about its parser's internals and may quote
+    the file's contents (personal data)."""
+    message = str(exc).lower()
+    if "state machine" in message:
+        cause = "its quoting or line ends defeat the CSV reader"
+    elif "max_line_size" in message or "maximum line size" in message:
+        cause = f"a record runs over {MAX_LINE_BYTES} bytes"
+    elif "unicode" in message or "utf-8" in message or "utf8" in message:
+        cause = "invalid UTF-8 text"
+    else:
+        cause = f"the CSV reader failed ({type(exc).__name__})"
+    return f"unreadable CSV: {cause}"

@@ -75,6 +75,15 @@ def _list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(sql_literal(v) for v in values) + "]"
 
 
+# Well-formed numbers, checked before any character is dropped or cast (RE2 syntax):
+# an amount is [prefix] digits[separators/spaces digits] [suffix], where prefix and suffix hold only
+# letters (currency codes), currency symbols, spaces, sign and parentheses.
+_MONEY_AFFIX = r"[\p{L}\p{Sc}\s\x{00A0}\x{202F}().+\-−]*"
+_MONEY_SHAPE = rf"{_MONEY_AFFIX}?\d(?:[\d.,\s\x{{00A0}}\x{{202F}}]*\d)?{_MONEY_AFFIX}"
+_WHOLE_SHAPE = r"[-+]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.0+)?"
+_DECIMAL_SHAPE = r"[-+]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?|[-+]?\d+,\d+|[-+]?\.\d+"
+
+
 # Every macro below takes text already trimmed by `as_text` (NULL when empty): the typing
 # SELECT trims each source column once in an inner projection. `as_text` trims spaces only
 # (DuckDB's fast path); IDs also lose other whitespace, amounts and enums ignore it anyway.
@@ -98,13 +107,17 @@ MACROS = (
         WHEN regexp_full_match(s, '-?\d+,\d{1,2}') THEN try_cast(replace(s, ',', '.') AS DECIMAL(18, 2))
         END""",
     # Fast path (one regex): an optional short symbol prefix and a plain amount, e.g. "$12.50",
-    # "RM89.90", "12". Otherwise strip to digits/separators once (the lambda binds the stripped
-    # text, so it is not recomputed per CASE branch) and read the separator conventions.
-    r"""CREATE OR REPLACE TEMP MACRO money_of(x, zero_dec) AS CASE
+    # "RM89.90", "12". Otherwise the text must be an amount between an optional prefix and suffix
+    # (currency symbols or codes, spaces, sign, parentheses): between its first and last digit only
+    # digits, separators and spaces (`_MONEY_SHAPE`), so "1e308", "12/34" or "1x5" are not amounts
+    # (they used to lose their letters and become other numbers). Then strip to digits/separators
+    # once (the lambda binds the stripped text) and read the separator conventions.
+    rf"""CREATE OR REPLACE TEMP MACRO money_of(x, zero_dec) AS CASE
         WHEN x IS NULL THEN NULL
         ELSE coalesce(
-            try_cast(NULLIF(regexp_extract(x, '^[^\d\-−(.,]{0,4}(\d+(?:\.\d{1,2})?)$', 1), '') AS DECIMAL(18, 2)),
-            CASE WHEN starts_with(x, '(') AND ends_with(x, ')') THEN -1 ELSE 1 END
+            try_cast(NULLIF(regexp_extract(x, '^[^\d\-−(.,]{{0,4}}(\d+(?:\.\d{{1,2}})?)$', 1), '') AS DECIMAL(18, 2)),
+            CASE WHEN NOT regexp_full_match(x, '{_MONEY_SHAPE}') THEN NULL
+                 WHEN starts_with(x, '(') AND ends_with(x, ')') THEN -1 ELSE 1 END
             * list_transform([regexp_replace(replace(x, '−', '-'), '[^0-9.,\-]', '', 'g')],
                              lambda s: money_number(s, zero_dec))[1])
         END""",
@@ -116,11 +129,18 @@ MACROS = (
         WHEN month_first THEN timezone(tz, try_strptime(x, {_list(US_TIME_FORMATS)}))
         ELSE timezone(tz, try_strptime(x, {_list(DAY_FIRST_TIME_FORMATS)}))
         END""",
-    "CREATE OR REPLACE TEMP MACRO int_of(x) AS try_cast(replace(x, ',', '') AS INTEGER)",
-    "CREATE OR REPLACE TEMP MACRO bigint_of(x) AS try_cast(replace(x, ',', '') AS BIGINT)",
-    """CREATE OR REPLACE TEMP MACRO float_of(x) AS try_cast(
-        CASE WHEN contains(x, ',') AND NOT contains(x, '.') THEN replace(x, ',', '.') ELSE replace(x, ',', '') END
-        AS DOUBLE)""",
+    # Whole numbers: digits with optional thousands groups (and a zero fraction, "3.00"). DuckDB's
+    # own cast would round "1.5" to 2 and read "1e3", "0x10" and "1_000": other numbers, never errors.
+    f"""CREATE OR REPLACE TEMP MACRO int_of(x) AS CASE WHEN regexp_full_match(x, '{_WHOLE_SHAPE}')
+        THEN try_cast(regexp_replace(replace(x, ',', ''), '\\.0+$', '') AS INTEGER) END""",
+    f"""CREATE OR REPLACE TEMP MACRO bigint_of(x) AS CASE WHEN regexp_full_match(x, '{_WHOLE_SHAPE}')
+        THEN try_cast(regexp_replace(replace(x, ',', ''), '\\.0+$', '') AS BIGINT) END""",
+    # Decimal numbers in plain notation only: no exponent, "inf" or "nan" (a weight of 1e308 or
+    # NaN is not a measurement); a lone comma is a decimal comma.
+    f"""CREATE OR REPLACE TEMP MACRO float_of(x) AS CASE WHEN regexp_full_match(x, '{_DECIMAL_SHAPE}')
+        THEN try_cast(
+            CASE WHEN contains(x, ',') AND NOT contains(x, '.') THEN replace(x, ',', '.') ELSE replace(x, ',', '') END
+            AS DOUBLE) END""",
     """CREATE OR REPLACE TEMP MACRO bool_of(x) AS CASE
         WHEN lower(x) IN ('true', 'yes', 'y', '1', 'on', 'enabled') THEN TRUE
         WHEN lower(x) IN ('false', 'no', 'n', '0', 'off', 'disabled') THEN FALSE

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import great_expectations.expectations as gxe
 
-from aftersales.ingest.kinds import PARSED_TYPES, Column, Kind
+from aftersales.ingest.kinds import PARSED_TYPES, PERSONAL_TYPES, Column, Kind
 from aftersales.ingest.typing_sql import TYPE_NOUNS, sql_ident, sql_literal, unparsed_name
 
 SHOP_COLUMN = "Shop"
@@ -81,9 +81,43 @@ class KindSuite:
         return [g for g in self.gates if g.file_level]
 
 
-def _val(sql: str) -> str:
-    """A typed value rendered for a reason, quoted and shortened."""
-    return f"'''' || left(CAST({sql} AS VARCHAR), {_REASON_VALUE_CHARS}) || ''''"
+# A reason quotes a failing value only when its characters cannot carry personal data: a row that
+# fails may be shifted (a phone number under "Weight(kg)", a username under "Sender Role"), so the
+# column it sits in proves nothing. Text that failed to parse or is outside its vocabulary is shown
+# as its shape only (digits -> 9, letters -> A/a, other characters -> ?), which still tells ops "a
+# date in another format" or "words, not a number". Typed values (amounts, times that parsed) are
+# quoted when number-like: digits and the punctuation of times and amounts, AM/PM and exponent
+# letters, and no phone-like digit runs (5+ digits, or 3 digits, a separator and 3+ digits).
+# A kind without personal-data columns (shops.csv) has nothing to shift in: its values are quoted.
+_NUMBER_LIKE = r"(?:[0-9 .,:/+$%()'-]|AM|PM|am|pm|[eE]|€|£|¥|₫|฿)*"
+_PHONE_LIKE = r"[0-9]{5,}|[0-9]{3}[ .-][0-9]{3,}"
+_WITHHELD = " (value withheld: it may be personal data)"
+
+
+def _quoted(text: str) -> str:
+    quote = sql_literal("'")
+    return f"{quote} || {text} || {quote}"
+
+
+def _shape(text: str) -> str:
+    shape = f"regexp_replace({text}, '[0-9]', '9', 'g')"
+    shape = f"regexp_replace(regexp_replace({shape}, '[A-Z]', 'A', 'g'), '[a-z]', 'a', 'g')"
+    shape = f"regexp_replace({shape}, '[^9Aa .,:/-]', '?', 'g')"
+    return f"{sql_literal('shaped ' + chr(39))} || {shape} || {sql_literal(chr(39) + _WITHHELD)}"
+
+
+def _val(sql: str, like: str = "number") -> str:
+    """A failing value for a reason: `number` quoted when number-like, `text` as its shape, `plain` quoted."""
+    text = f"left(CAST({sql} AS VARCHAR), {_REASON_VALUE_CHARS})"
+    if like == "plain":
+        return _quoted(text)
+    if like == "text":
+        return _shape(text)
+    harmless = (
+        f"regexp_full_match({text}, {sql_literal(_NUMBER_LIKE)}) "
+        f"AND NOT regexp_matches({text}, {sql_literal(_PHONE_LIKE)})"
+    )
+    return f"CASE WHEN {harmless} THEN {_quoted(text)} ELSE {_shape(text)} END"
 
 
 def _local(sql: str) -> str:
@@ -99,6 +133,8 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
     """
     gates: list[Gate] = []
     frame: dict[str, str] = {}
+    # where a shifted row could put personal data under a checked column, failing text shows its shape
+    text_like = "text" if any(c.type in PERSONAL_TYPES for c in kind.columns) else "plain"
 
     def t(col: Column) -> str:
         return f"t.{sql_ident(col.target)}"
@@ -151,7 +187,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToBeNull(column=name),
                     (name,),
-                    f"{sql_literal(col.header + ' ')} || {_val(raw)} || {sql_literal(' is not ' + TYPE_NOUNS[col.type])}{hint}",
+                    f"{sql_literal(col.header + ' ')} || {_val(raw, text_like)} || {sql_literal(' is not ' + TYPE_NOUNS[col.type])}{hint}",
                     col.header,
                 )
             )
@@ -224,7 +260,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToBeInSet(column=frame_value(col), value_set=list(col.values)),
                     (col.header,),
-                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || {sql_literal(' is not one of ' + ', '.join(col.values))}",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col), text_like)} || {sql_literal(' is not one of ' + ', '.join(col.values))}",
                     col.header,
                 )
             )
@@ -233,7 +269,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                 Gate(
                     gxe.ExpectColumnValuesToMatchRegex(column=frame_value(col), regex=f"^(?:{col.pattern})$"),
                     (col.header,),
-                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || {sql_literal(' does not match ' + col.pattern)}",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col), text_like)} || {sql_literal(' does not match ' + col.pattern)}",
                     col.header,
                 )
             )
@@ -245,7 +281,7 @@ def build_suite(kind: Kind, timezone_names: list[str] | tuple[str, ...] = ()) ->
                         column=frame_value(col), value_set=sorted(timezone_names)
                     ),
                     (col.header,),
-                    f"{sql_literal(col.header + ' ')} || {_val(t(col))} || ' is not an IANA time zone name'",
+                    f"{sql_literal(col.header + ' ')} || {_val(t(col), text_like)} || ' is not an IANA time zone name'",
                     col.header,
                 )
             )
