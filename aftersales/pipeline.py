@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from aftersales import run_lock
 from aftersales.publish import (
     clear_attempts,
     pending_attempts,
@@ -23,10 +24,13 @@ from aftersales.publish import (
     record_failed_attempt,
     running_attempts,
 )
+from aftersales.publish.swap import warehouse_problem
 from aftersales.rulepack import RuleBook, RulePackError, load_rulebook
 from aftersales.settings import Settings
 
 STALE_WORK_DAYS = 3.0
+# Run locks held by runs of this process, by run id (taken in record_started).
+_run_locks: dict[str, run_lock.RunLock] = {}
 
 
 class BatchRefused(Exception):
@@ -67,21 +71,37 @@ def summary_dict(summary) -> dict:
     return dict(summary)
 
 
-def preflight(inbox: Path, rules_dir: Path) -> RuleBook:
-    """Refuse early, with one clear line, what would make the whole batch meaningless."""
+def preflight(
+    inbox: Path, rules_dir: Path, warehouse: Path | None = None, batch_date: date | None = None
+) -> RuleBook:
+    """Refuse early, with one clear line, what would make the whole batch meaningless.
+
+    With `warehouse`, it must be absent or a DuckDB database this DuckDB opens (checked
+    read-only); with `batch_date` too, no other run of that date may be running on it (a probe
+    of the run lock, which the run itself takes at its start: `record_started`).
+    """
     inbox = Path(inbox)
     if not inbox.exists():
         raise BatchRefused(f"inbox {inbox} does not exist")
     if not inbox.is_dir():
         raise BatchRefused(f"inbox {inbox} is not a folder")
+    if warehouse is not None:
+        if (problem := warehouse_problem(Path(warehouse))) is not None:
+            raise BatchRefused(problem)
+        if batch_date is not None:
+            try:
+                with run_lock.holding(Path(warehouse), batch_date):
+                    pass
+            except run_lock.RunInProgress as exc:
+                raise BatchRefused(str(exc)) from None
     shops = inbox / "shops.csv"
-    if not shops.is_file():
+    if not shops.exists() and not shops.is_symlink():
         raise BatchRefused(f"shop registry {shops} is missing")
-    try:
-        with open(shops, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise BatchRefused(f"shop registry {shops} cannot be read: {exc.strerror}") from exc
+    from aftersales.ingest.discovery import regular_file_problem  # (imports the ingest package)
+
+    # A link (maybe to a file outside the inbox) or a FIFO as shops.csv is refused, never followed.
+    if (problem := regular_file_problem(inbox, "shops.csv")) is not None:
+        raise BatchRefused(f"shop registry {shops}: {problem}")
     try:
         return validated_rulebook(rules_dir)
     except RulePackError as exc:
@@ -181,7 +201,66 @@ def stage_publish(paths: BatchPaths, batch_date: date, this_run: dict):
 
 
 def record_started(paths: BatchPaths, row: dict) -> None:
-    record_attempt_started(paths.warehouse, row)
+    """Check the warehouse, take the run's lock, then journal the start. BatchRefused (journalled
+    as a failed attempt) when the warehouse is unusable or another run of the date holds the lock.
+
+    The lock is held until `discard_work` (success) or `record_failure` (failure) of this run
+    id; a caller that already holds it in this thread (`claim_batch`) re-enters it.
+    """
+    run_id = row["run_id"]
+    day = date.fromisoformat(str(row["batch_date"]))
+    try:
+        if (problem := warehouse_problem(paths.warehouse)) is not None:
+            raise BatchRefused(problem)
+        try:
+            _run_locks[run_id] = run_lock.acquire(paths.warehouse, day)
+        except run_lock.RunInProgress as exc:
+            raise BatchRefused(str(exc)) from None
+        except OSError as exc:
+            raise BatchRefused(_lock_unavailable(paths.warehouse, day, exc)) from None
+    except BatchRefused as exc:
+        record_failed_attempt(
+            paths.warehouse,
+            {**row, "status": "failed", "finished_at": datetime.now(UTC).isoformat(), "error": one_line(exc)},
+        )
+        raise
+    try:
+        record_attempt_started(paths.warehouse, row)
+    except BaseException:
+        _release_run_lock(run_id)
+        raise
+
+
+def claim_batch(warehouse: Path, batch_date: date, *, wait: bool = False, on_wait=None) -> run_lock.RunLock:
+    """The run lock of (warehouse, batch date) for a caller that then runs the flow in this
+    thread (the flow's own `record_started` re-enters it): BatchRefused naming the running one,
+    or with `wait`, `on_wait(message)` once and a wait until it ends."""
+    try:
+        try:
+            return run_lock.acquire(warehouse, batch_date)
+        except run_lock.RunInProgress as exc:
+            if not wait:
+                raise BatchRefused(str(exc)) from None
+            if on_wait is not None:
+                on_wait(str(exc).split(";")[0] + "; waiting for it to end")
+        return run_lock.acquire(warehouse, batch_date, wait=True)
+    except OSError as exc:
+        raise BatchRefused(_lock_unavailable(warehouse, batch_date, exc)) from None
+
+
+def _lock_unavailable(warehouse: Path, batch_date: date, exc: OSError) -> str:
+    return f"run lock {run_lock.lock_path(warehouse, batch_date)} cannot be taken: {exc.strerror or exc}"
+
+
+def release_batch(lock: run_lock.RunLock | None) -> None:
+    if lock is not None:
+        run_lock.release(lock)
+
+
+def _release_run_lock(run_id: str) -> None:
+    lock = _run_locks.pop(run_id, None)
+    if lock is not None:
+        run_lock.release(lock)
 
 
 def remove_stale_work(paths: BatchPaths, keep_days: float = STALE_WORK_DAYS) -> list[str]:
@@ -202,19 +281,91 @@ def remove_stale_work(paths: BatchPaths, keep_days: float = STALE_WORK_DAYS) -> 
 
 
 def record_failure(paths: BatchPaths, row: dict) -> None:
-    record_failed_attempt(paths.warehouse, row)
+    """Journal a failed attempt; the run ends here, so its run lock (if any) is released."""
+    try:
+        record_failed_attempt(paths.warehouse, row)
+    finally:
+        _release_run_lock(row.get("run_id", ""))
 
 
 def discard_work(paths: BatchPaths) -> None:
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
+    """The run succeeded: drop its work folder and release its run lock (if any)."""
+    try:
+        shutil.rmtree(paths.work_dir, ignore_errors=True)
+    finally:
+        _release_run_lock(paths.work_dir.name)
+
+
+def stage_action_queue(paths: BatchPaths, batch_date: date, run_id: str):
+    """What sellers can still act on as of the batch end (after SLA and scoring, before publish)."""
+    from aftersales.actions import build_action_queue
+
+    return build_action_queue(paths.work_db, batch_date, run_id, paths.rules_dir)
 
 
 def stage_report(paths: BatchPaths, batch_date: date, run_id: str) -> Path | None:
+    from aftersales.report.page import write_report_page
+
+    return write_report_page(
+        paths.warehouse,
+        batch_date,
+        paths.report_dir / run_id,
+        run_id=run_id,
+        rules_dir=paths.rules_dir,
+        index_dir=paths.report_dir,
+    )
+
+
+SKIPPED_FILES_SHOWN = 10
+_UNKNOWN_SHOP_REASON = "shop folder % is not a Shop ID in %"
+
+
+def skipped_file_lines(warehouse: str, batch_date: str, run_id: str) -> list[str]:
+    """The run's skipped files, named on the console (not only in the `quarantine` table): shop
+    folders missing from shops.csv first, then up to SKIPPED_FILES_SHOWN files with their reason."""
+    import duckdb
+
+    con = duckdb.connect(warehouse, read_only=True)
     try:
-        from aftersales.report.page import write_report_page
-    except ModuleNotFoundError:
-        return None
-    return write_report_page(paths.warehouse, batch_date, paths.report_dir / run_id, run_id=run_id)
+        skipped = con.execute(
+            """SELECT source_file, coalesce(reason, '') AS reason, reason LIKE ? AS unknown_shop
+               FROM file_ledger WHERE batch_date = CAST(? AS DATE) AND run_id = ? AND status = 'skipped'
+               ORDER BY source_file""",
+            [_UNKNOWN_SHOP_REASON, batch_date, run_id],
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.close()
+    if not skipped:
+        return []
+    lines = []
+    folders: dict[str, int] = {}
+    for source_file, _, unknown_shop in skipped:
+        if unknown_shop:
+            folder = source_file.split("/", 1)[0]
+            folders[folder] = folders.get(folder, 0) + 1
+    if folders:
+        named = ", ".join(
+            f"{_printable(f)} ({n} file{'s' if n > 1 else ''})" for f, n in sorted(folders.items())
+        )
+        lines.append(f"shop folders not listed in shops.csv, not read: {named}")
+    lines.append(f"skipped files ({len(skipped)}):")
+    for source_file, reason, _ in skipped[:SKIPPED_FILES_SHOWN]:
+        shown = reason if len(reason) <= 120 else reason[:117] + "..."
+        lines.append(f"  {_printable(source_file)}: {_printable(shown)}")
+    if len(skipped) > SKIPPED_FILES_SHOWN:
+        lines.append(
+            f"  ... and {len(skipped) - SKIPPED_FILES_SHOWN} more "
+            f"(SELECT source_file, reason FROM file_ledger WHERE run_id = '{run_id}' AND status = 'skipped')"
+        )
+    return lines
+
+
+def _printable(text: str) -> str:
+    """A file name or reason as one inert console line: control characters (a newline, a terminal
+    escape sequence in a hostile file name) are shown escaped, never interpreted."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def one_line(exc: BaseException) -> str:

@@ -55,5 +55,5 @@ SLA_IDS = (
     "dispute_window",
 )
 HEALTH_METRICS = ("sfcr", "ldr", "chat_reply_rate", "sfrr")
-HEALTH_STATUSES = ("ok", "warning", "breach")
+HEALTH_STATUSES = ("ok", "warning", "breach", "no_data")  # no_data: nothing to measure in the window
 RUN_STATUSES = ("success", "failed")

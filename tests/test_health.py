@@ -206,8 +206,8 @@ def test_every_shop_gets_every_metric_once(us):
     assert len(rows) == 10 * 4 and {r["n"] for r in rows} == {1}
     assert summary.rows == 40 and summary.shops == 10
     no_orders, no_waits = health(db)[("CHAT-OK", "sfrr")], health(db)[("LDR-OK", "chat_reply_rate")]
-    for row in (no_orders, no_waits):  # nothing to measure: no rate, status ok
-        assert (row["value"], row["status"], row["denominator"]) == (None, "ok", 0)
+    for row in (no_orders, no_waits):  # nothing to measure: no rate, and the status says so
+        assert (row["value"], row["status"], row["denominator"]) == (None, "no_data", 0)
 
 
 def test_rerun_replaces_the_batch(us):
@@ -280,10 +280,12 @@ def test_sea_chat_rate_must_exceed_85_percent(world):
     assert (row["comparison"], row["window_days"]) == (">", 30)
 
 
-def test_shop_without_activity_is_ok_with_no_value(world):
+def test_shop_without_activity_has_status_no_data(world):
     rows = {m: r for (s, m), r in health(world).items() if s == "MY-EMPTY"}
     assert set(rows) == {"sfcr", "ldr", "chat_reply_rate", "sfrr"}
-    assert all(r["value"] is None and r["status"] == "ok" and r["denominator"] == 0 for r in rows.values())
+    assert all(
+        r["value"] is None and r["status"] == "no_data" and r["denominator"] == 0 for r in rows.values()
+    )
     assert {m: r["window_days"] for m, r in rows.items()} == {
         "sfcr": 7,
         "ldr": 7,

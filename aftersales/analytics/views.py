@@ -20,7 +20,9 @@ import duckdb
 from aftersales.vocabulary import DECISIONS, HEALTH_METRICS
 from aftersales.warehouse_schema import create_result_tables
 
-STATUS_RANK = "CASE status WHEN 'breach' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END"
+STATUS_RANK = (
+    "CASE status WHEN 'breach' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 WHEN 'no_data' THEN -1 END"
+)
 
 # Inputs a warehouse may lack (see docs/ANALYST_GUIDE.md, "SLA compliance"): a warehouse created
 # before the SLA stage added `due_local_date` keeps its old columns (publish copies only the
@@ -168,7 +170,7 @@ def _seller_scorecard_sql(con: duckdb.DuckDBPyConnection) -> str:
     )
     SELECT s.batch_date, s.shop_id,
            coalesce(h.market, r.market, b.market) AS market,
-           CASE h.worst_rank WHEN 2 THEN 'breach' WHEN 1 THEN 'warning' WHEN 0 THEN 'ok' END AS health_status,
+           CASE h.worst_rank WHEN 2 THEN 'breach' WHEN 1 THEN 'warning' WHEN 0 THEN 'ok' WHEN -1 THEN 'no_data' END AS health_status,
            coalesce(h.metrics_in_breach, 0) AS metrics_in_breach,
            coalesce(h.metrics_in_warning, 0) AS metrics_in_warning,
            {metric_names},

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -32,6 +33,12 @@ from aftersales.failpoints import failpoint
 from aftersales.warehouse_schema import BATCH_TABLES, create_result_tables
 
 TMP_SUFFIX = ".publish.tmp"
+# A DuckDB file starts with an 8-byte checksum, then the magic bytes "DUCK".
+_MAGIC, _MAGIC_AT, _HEADER_BYTES = b"DUCK", 8, 16
+
+
+class WarehouseUnusable(Exception):
+    """The warehouse file exists but is not a DuckDB database this DuckDB can publish into."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,42 @@ def _settle_wal(warehouse: Path) -> None:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+
+
+def warehouse_problem(warehouse: Path) -> str | None:
+    """Why an existing warehouse file cannot be published into (one line naming it); None if it can.
+
+    A missing file is fine (the first publish creates it). Anything else must be a DuckDB
+    database this DuckDB can open: checked read-only before a batch spends its night, so a
+    0-byte, garbage, folder or incompatible-version warehouse is refused up front rather than
+    failing at publish. A database locked by another process is in use, not broken: no problem.
+    """
+    warehouse = Path(warehouse)
+    try:
+        st = warehouse.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"warehouse {warehouse} cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"warehouse {warehouse} is not a DuckDB database file (it is a folder or other non-file)"
+    if st.st_size == 0:
+        return f"warehouse {warehouse} is not a DuckDB database: the file is empty (0 bytes)"
+    try:
+        with open(warehouse, "rb") as fh:
+            head = fh.read(_HEADER_BYTES)
+    except OSError as exc:
+        return f"warehouse {warehouse} cannot be read: {exc.strerror or exc}"
+    if head[_MAGIC_AT : _MAGIC_AT + len(_MAGIC)] != _MAGIC:
+        return f"warehouse {warehouse} is not a DuckDB database (no DuckDB file header)"
+    try:
+        duckdb.connect(str(warehouse), read_only=True).close()
+    except duckdb.Error as exc:
+        text = " ".join(str(exc).split())
+        if "could not set lock on file" in text.lower():  # in use by another process, not broken
+            return None
+        return f"warehouse {warehouse} is not a DuckDB database this DuckDB {duckdb.__version__} can open: {text}"
+    return None
 
 
 def remove_stale_temporaries(warehouse: Path) -> None:
@@ -144,53 +187,72 @@ def publish_batch(
     rows: dict[str, int] = {}
     with publish_lock(warehouse):
         remove_stale_temporaries(warehouse)
+        if (problem := warehouse_problem(warehouse)) is not None:
+            raise WarehouseUnusable(problem)
         tmp = warehouse.with_name(f"{warehouse.name}{TMP_SUFFIX}{os.getpid()}")
-        if warehouse.exists():
-            _settle_wal(warehouse)
-            shutil.copyfile(warehouse, tmp)
-        con = database.connect(tmp)
         try:
-            create_result_tables(con)
-            con.execute(f"ATTACH '{work_db}' AS work (READ_ONLY)")
-            work_tables = {
-                r[0]
-                for r in con.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'work'"
-                ).fetchall()
-            }
-            main_catalog = con.execute("SELECT current_database()").fetchone()[0]
-            con.execute("BEGIN TRANSACTION")
-            for table in tables:
-                con.execute(f"DELETE FROM main.{table} WHERE batch_date = ?", [batch_date])
-                if table in work_tables:
-                    insert_common_columns(
-                        con, f"{main_catalog}.{table}", f"work.{table}", "WHERE batch_date = ?", [batch_date]
-                    )
-                rows[table] = con.execute(
-                    f"SELECT count(*) FROM main.{table} WHERE batch_date = ?", [batch_date]
-                ).fetchone()[0]
-            for run in run_rows:
-                cols = list(run)
-                con.execute(
-                    f"INSERT OR IGNORE INTO main.runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [run[c] for c in cols],
-                )
-            failpoint("publish-before-commit")
-            con.execute("COMMIT")
-            con.execute("DETACH work")
-            if after_swap_in is not None:
-                after_swap_in(con)
-            con.execute("CHECKPOINT")
+            _publish_copy(work_db, warehouse, tmp, batch_date, run_rows, after_swap_in, tables, rows)
         except BaseException:
-            con.close()
-            tmp.unlink(missing_ok=True)
+            # Whatever failed (copy, open, write, checkpoint, fsync, swap), the copy is garbage.
+            for leftover in (tmp, Path(str(tmp) + ".wal")):
+                leftover.unlink(missing_ok=True)
             raise
-        con.close()
-        if Path(str(tmp) + ".wal").exists():
-            raise RuntimeError(f"{tmp}: write-ahead log left after checkpoint; not publishing")
-        _fsync_path(tmp)
-        failpoint("publish-before-swap")
-        os.replace(tmp, warehouse)
-        _fsync_path(warehouse.parent)
-        failpoint("publish-after-swap")
     return PublishSummary(str(warehouse), batch_date.isoformat(), rows, round(time.monotonic() - started, 3))
+
+
+def _publish_copy(
+    work_db: Path,
+    warehouse: Path,
+    tmp: Path,
+    batch_date: date,
+    run_rows: Iterable[dict],
+    after_swap_in: Callable[[duckdb.DuckDBPyConnection], None] | None,
+    tables: Iterable[str],
+    rows: dict[str, int],
+) -> None:
+    """Steps 2-4: copy, rewrite the batch in the copy, swap it in (`rows` gets the counts)."""
+    if warehouse.exists():
+        _settle_wal(warehouse)
+        shutil.copyfile(warehouse, tmp)
+    con = database.connect(tmp)
+    try:
+        create_result_tables(con)
+        con.execute(f"ATTACH '{work_db}' AS work (READ_ONLY)")
+        work_tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'work'"
+            ).fetchall()
+        }
+        main_catalog = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute("BEGIN TRANSACTION")
+        for table in tables:
+            con.execute(f"DELETE FROM main.{table} WHERE batch_date = ?", [batch_date])
+            if table in work_tables:
+                insert_common_columns(
+                    con, f"{main_catalog}.{table}", f"work.{table}", "WHERE batch_date = ?", [batch_date]
+                )
+            rows[table] = con.execute(
+                f"SELECT count(*) FROM main.{table} WHERE batch_date = ?", [batch_date]
+            ).fetchone()[0]
+        for run in run_rows:
+            cols = list(run)
+            con.execute(
+                f"INSERT OR IGNORE INTO main.runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [run[c] for c in cols],
+            )
+        failpoint("publish-before-commit")
+        con.execute("COMMIT")
+        con.execute("DETACH work")
+        if after_swap_in is not None:
+            after_swap_in(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    if Path(str(tmp) + ".wal").exists():
+        raise RuntimeError(f"{tmp}: write-ahead log left after checkpoint; not publishing")
+    _fsync_path(tmp)
+    failpoint("publish-before-swap")
+    os.replace(tmp, warehouse)
+    _fsync_path(warehouse.parent)
+    failpoint("publish-after-swap")

@@ -29,9 +29,11 @@ The clock-based inputs (dispatch and chat clocks, missed deadlines) are the obli
 stage left in the work database (`obligations.ensure_obligations` rebuilds them when they are
 missing or were built for another batch date, rule set or staging content).
 
-Value is a fraction (0.025 = 2.5 %), NULL with status ok when the denominator is 0. Status:
-`ok` when value meets `target` as written (e.g. "<= 0.025" vs "< 0.025"); otherwise `breach`
-when the rule has no `breach` band or value is in it, else `warning`.
+Value is a fraction (0.025 = 2.5 %). Status: `no_data` (value NULL) when the metric has no
+denominator in its window (a listed shop with no orders, chats or requests: nothing measured is
+not the same as meeting the target); `ok` when value meets `target` as written (e.g. "<= 0.025"
+vs "< 0.025"); otherwise `breach` when the rule has no `breach` band or value is in it, else
+`warning`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ HEALTH_FILE = "health.yaml"
 METRICS = HEALTH_METRICS
 OPS = ("<", "<=", ">", ">=")
 LOWER_IS_BETTER = {"<", "<="}
+NO_DATA = "no_data"  # status of a metric with no denominator in its window (value NULL)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ class HealthRule:
 
     def status(self, value: float | None) -> str:
         """Python mirror of the SQL status, for documentation and rule tests."""
-        if value is None or self.target.holds(value):
+        if value is None:
+            return NO_DATA
+        if self.target.holds(value):
             return "ok"
         return "breach" if self.breach is None or self.breach.holds(value) else "warning"
 
@@ -332,7 +337,7 @@ WITH obligations AS (
 )
 SELECT CAST($batch_date AS DATE) AS batch_date, CAST($run_id AS VARCHAR) AS run_id, shop_id, metric, value,
        target_value AS threshold, window_days,
-       CASE WHEN value IS NULL THEN 'ok'
+       CASE WHEN value IS NULL THEN '{NO_DATA}'
             WHEN {_cmp("value", "target_op", "target_value")} THEN 'ok'
             WHEN breach_op IS NULL OR {_cmp("value", "breach_op", "breach_value")} THEN 'breach'
             ELSE 'warning' END AS status,
