@@ -15,7 +15,7 @@ import click
 
 _listeners: list[Callable[[str], None]] = []
 
-NIGHTLY_STAGES = ("preflight", "ingest", "score", "sla", "health", "publish", "report")
+NIGHTLY_STAGES = ("preflight", "ingest", "score", "sla", "health", "action_queue", "publish", "report")
 
 
 def advance(label: str) -> None:
@@ -23,9 +23,23 @@ def advance(label: str) -> None:
         listener(label)
 
 
+def _interactive(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
 @contextmanager
 def bar(length: int, label: str) -> Iterator[None]:
-    """A progress bar on stderr for `length` steps; plain text when stderr is not a terminal."""
+    """A progress bar on stderr for `length` steps, only when stderr is a terminal.
+
+    A scheduler, a pipe or a log file gets nothing: click would print the label as a stray
+    line there, and stderr of a non-interactive run is kept for its one-line error.
+    """
+    if not _interactive(sys.stderr):
+        yield
+        return
     with click.progressbar(
         length=length, label=label, file=sys.stderr, show_eta=False, item_show_func=lambda item: item
     ) as progress:

@@ -114,3 +114,23 @@ def _is_hex(text: str) -> bool:
         return len(text) >= 32
     except ValueError:
         return False
+
+
+def warn_if_sample_inbox(inbox: str | Path, command: str) -> None:
+    """Say loudly on stderr when a command falls back to the bundled sample inbox.
+
+    The default `inbox` setting is the demo's sample, so that `make demo` needs no settings; a
+    production run or schedule that forgot `--inbox` / `AFTERSALES_INBOX` must not adjudicate
+    sample data in silence.
+    """
+    sample = Path(__file__).resolve().parent.parent / Settings.inbox
+    template = str(inbox).split("{", 1)[0]
+    try:
+        is_sample = Path(template).resolve() == sample.resolve()
+    except OSError:
+        is_sample = False
+    if is_sample:
+        sys.stderr.write(
+            f"warning: {command} uses the bundled SAMPLE inbox {inbox} (demo data); give --inbox or set "
+            "AFTERSALES_INBOX / `inbox` in the settings file for real exports\n"
+        )

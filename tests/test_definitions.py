@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -68,9 +71,20 @@ def test_unknown_option_is_a_usage_error_and_failures_are_one_line(tmp_path, cap
     assert not (tmp_path / "wh.duckdb").exists()
 
 
-def test_progress_bar_follows_the_steps_a_flow_reports(capsys):
+def test_progress_bar_follows_the_steps_a_flow_reports(capsys, monkeypatch):
+    with progress.bar(len(progress.NIGHTLY_STAGES), "batch"):
+        for stage in progress.NIGHTLY_STAGES:
+            progress.advance(stage)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal: no stray progress lines
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     with progress.bar(len(progress.NIGHTLY_STAGES), "batch"):
         for stage in progress.NIGHTLY_STAGES:
             progress.advance(stage)
     progress.advance("after the bar: nobody listens, nothing happens")
-    assert "batch" in capsys.readouterr().err
+    assert "batch" in terminal.getvalue() and progress.NIGHTLY_STAGES[-1] in terminal.getvalue()

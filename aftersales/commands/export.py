@@ -4,6 +4,10 @@ Layout: OUT/<table>/batch_date=YYYY-MM-DD/data_0.<ext>, which DuckDB, Spark, pan
 BigQuery external tables read back with the batch date as a column. Each table is written into
 a temporary folder beside its final place and then renamed, so a failed export never leaves a
 half-written table, and a table that already exists is replaced only with --overwrite.
+
+CSV is for people and spreadsheets: text cells a spreadsheet would run as a formula (leading
+=, +, -, @, tab or carriage return) get a leading single quote (aftersales.analytics.csv_safety).
+Parquet is typed and written exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import click
 import duckdb
 
+from aftersales.analytics.csv_safety import csv_safe_select
 from aftersales.settings import load_settings
 from aftersales.warehouse_schema import RESULT_DDL
 
@@ -62,9 +67,9 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, out_dir: Path, fmt
     shutil.rmtree(staging, ignore_errors=True)
     try:
         target = str(staging).replace("'", "''")
+        source = csv_safe_select(con, table) if fmt == "csv" else f"SELECT * FROM {table}"
         con.execute(
-            f"COPY (SELECT * FROM {table} ORDER BY batch_date) TO '{target}' "
-            f"{FORMATS[fmt]}, PARTITION_BY (batch_date))"
+            f"COPY ({source} ORDER BY batch_date) TO '{target}' {FORMATS[fmt]}, PARTITION_BY (batch_date))"
         )
         if final.exists():
             os.replace(final, retired)
@@ -113,7 +118,7 @@ def register(group: click.Group) -> None:
         type=click.Choice(sorted(FORMATS)),
         default="parquet",
         show_default=True,
-        help="File format of the exported tables.",
+        help="File format of the exported tables (csv: formula-like text cells get a leading quote).",
     )
     @click.option(
         "--out",
@@ -140,6 +145,12 @@ def register(group: click.Group) -> None:
 
         Writes OUT/<table>/batch_date=YYYY-MM-DD/data_0.parquet (or .csv), reading the
         warehouse read-only, so it can run while the nightly batch publishes. Times are UTC.
+
+        CSV is made safe to open in a spreadsheet: a text cell starting with =, +, -, @, a tab
+        or a carriage return (also after leading blanks) is written with a leading single quote
+        (OWASP CSV-injection advice), so buyer-written text such as an appeal reason can never
+        run as a formula. Numeric columns are untouched (negative amounts stay numbers).
+        Parquet is typed and exact: no quoting there.
 
         \b
         Examples:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from datetime import UTC, datetime
@@ -77,6 +76,9 @@ def serve_command(settings, ui: bool, server_log: Path | None, explicit_address:
             f"'{FLOW_NAME}/{DEPLOYMENT_NAME}' -p batch_date=YYYY-MM-DD"
         )
         click.echo("stop with Ctrl-C (or SIGTERM)", nl=True)
+        from aftersales.cli import show_logs_live
+
+        show_logs_live()  # serving: warnings and failed runs are reported as they happen
         with temporary_settings(updates={PREFECT_API_URL: server.url}):
             from flows.deployment import serve_nightly
 
@@ -85,7 +87,7 @@ def serve_command(settings, ui: bool, server_log: Path | None, explicit_address:
         pass
     finally:
         if server.started_here:
-            click.echo("stopping the Prefect server", err=True)
+            click.echo("stopping the Prefect server")
             server.stop()
 
 
@@ -254,6 +256,7 @@ def register(group: click.Group) -> None:
             report_dir=report_dir,
         )
         from aftersales.commands.run import quiet_prefect_defaults
+        from aftersales.settings import warn_if_sample_inbox
 
         quiet_prefect_defaults(False)
         try:
@@ -262,6 +265,8 @@ def register(group: click.Group) -> None:
             nightly_schedule(settings)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
+        if inbox is None:  # only once the settings hold: a refusal stays one line
+            warn_if_sample_inbox(settings.inbox, "serve")
         serve_command(settings, ui, server_log, host is not None or port is not None, limit)
 
     @group.command("backfill")
@@ -345,11 +350,11 @@ def register(group: click.Group) -> None:
         Examples:
           cp -r rules /tmp/candidate && $EDITOR /tmp/candidate/us_local/policy.yaml
           aftersales replay --rules /tmp/candidate --from 2026-11-20 --to 2026-11-27
-          duckdb -readonly warehouse/aftersales.duckdb \\
+          aftersales sql --format table \\
             "SELECT * FROM replay_diff WHERE changed ORDER BY batch_date, case_id"
         """
         from aftersales.commands.run import quiet_prefect_defaults
-        from aftersales.orchestration.replay import ReplayError, policy_rescorer
+        from aftersales.orchestration.replay import ReplayError, policy_rescorer, stored_case_counts
         from aftersales.pipeline import BatchRefused
 
         try:
@@ -359,11 +364,14 @@ def register(group: click.Group) -> None:
         if last < first:
             raise click.UsageError(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
         warehouse = Path(db or load_settings().warehouse).resolve()
-        if not warehouse.exists():
-            raise click.ClickException(f"warehouse {warehouse} does not exist")
+        try:  # known before any flow starts: a range with nothing stored is refused at once
+            if not stored_case_counts(warehouse, first.date(), last.date()):
+                raise ReplayError(
+                    f"no stored cases between {first:%Y-%m-%d} and {last:%Y-%m-%d} in {warehouse}"
+                )
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from exc
         quiet_prefect_defaults(_verbose(ctx))
-        if not _verbose(ctx):  # the evidence check's GX contexts announce their temp folders at INFO
-            logging.getLogger("great_expectations").setLevel(logging.WARNING)
         from flows.replay import replay_rules
 
         try:

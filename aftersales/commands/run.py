@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 
-from aftersales.settings import load_settings
+from aftersales.settings import load_settings, warn_if_sample_inbox
 
 EXAMPLE_QUERY = (
     "SELECT market, decision, count(*) AS cases FROM rulings "
@@ -19,6 +20,8 @@ EXAMPLE_QUERY = (
 def quiet_prefect_defaults(verbose: bool) -> None:
     """Keep a nightly run's console to its summary unless asked for more."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    if not verbose:  # Prefect's internal logger writes to stderr itself, past the CLI's console
+        os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -40,8 +43,33 @@ def refuse(paths, run_id: str, day: date, exc: Exception) -> None:
         flow_run_id=None,
         error=pipeline.one_line(exc),
     )
-    pipeline.record_failure(paths, row)
+    try:
+        pipeline.record_failure(paths, row)
+    except OSError:  # the warehouse folder itself may be what is wrong; the refusal line says so
+        pass
     raise click.ClickException(pipeline.one_line(exc))
+
+
+def warehouse_folder_problem(warehouse: Path) -> str | None:
+    """Why a batch could not write beside `warehouse` (lock, journal, work files, publish), or None.
+
+    Checked before Prefect starts: otherwise the flow fails on its first write, with the reason
+    after seconds of start-up. A missing folder is fine when it can be created. (Whether the
+    warehouse file itself is a usable database is `pipeline.preflight`'s concern.)
+    """
+    folder = Path(warehouse).parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"warehouse folder {folder} cannot be created: {existing} is not a folder"
+    try:
+        probe = tempfile.mkdtemp(prefix=".aftersales-probe-", dir=existing)
+    except OSError as exc:
+        where = "is not writable" if existing == folder else f"cannot be created in {existing}"
+        return f"warehouse folder {folder} {where}: {exc.strerror or exc}"
+    os.rmdir(probe)
+    return None
 
 
 def run_batch(
@@ -51,6 +79,7 @@ def run_batch(
     rules_dir: str | None,
     report_dir: str | None,
     verbose: bool = False,
+    wait_for_running: bool = False,
 ) -> dict:
     """Preflight (fast, no Prefect start-up), then the Prefect flow; returns the flow's summary."""
     quiet_prefect_defaults(verbose)
@@ -61,9 +90,21 @@ def run_batch(
     reports = report_dir or settings.report_dir
     run_id = pipeline.new_run_id(batch_date)
     paths = pipeline.batch_paths(inbox, db, rules, reports, run_id)
+    claim = None
     try:
-        pipeline.preflight(paths.inbox, paths.rules_dir)
+        if (problem := warehouse_folder_problem(paths.warehouse)) is not None:
+            raise pipeline.BatchRefused(problem)
+        # Held from here to the flow's end (the flow re-enters it): a second run of the date is
+        # refused at once (before the slower preflight), naming this one, unless it asked to wait.
+        claim = pipeline.claim_batch(
+            paths.warehouse,
+            batch_date,
+            wait=wait_for_running,
+            on_wait=lambda message: click.echo(message, err=True),
+        )
+        pipeline.preflight(paths.inbox, paths.rules_dir, paths.warehouse)
     except pipeline.BatchRefused as exc:
+        pipeline.release_batch(claim)
         refuse(paths, run_id, batch_date, exc)
 
     from aftersales import progress
@@ -82,6 +123,8 @@ def run_batch(
         if verbose:
             raise
         raise click.ClickException(pipeline.one_line(exc)) from exc
+    finally:
+        pipeline.release_batch(claim)
 
 
 def print_summary(result: dict) -> None:
@@ -98,15 +141,18 @@ def print_summary(result: dict) -> None:
         f"quarantine: {ingest.get('rows_quarantined')} rows quarantined, {ingest.get('files_skipped')} files "
         f"skipped (table quarantine; validation report: {ingest.get('validation_report_path')})"
     )
+    from aftersales import pipeline
+
+    for line in pipeline.skipped_file_lines(result["warehouse"], result["batch_date"], result["run_id"]):
+        click.echo(line)
     if result.get("report_page"):
         click.echo(f"report page: {result['report_page']}")
     click.echo(f"warehouse: {result['warehouse']}")
     sql = EXAMPLE_QUERY.format(day=result["batch_date"])
     click.echo(
-        f"example query (DuckDB CLI `duckdb -readonly {result['warehouse']}`, or Python "
-        "`duckdb.connect(path, read_only=True)`):"
+        "example query (`aftersales sql`, read-only; or Python `duckdb.connect(path, read_only=True)`):"
     )
-    click.echo(f"  {sql}")
+    click.echo(f'  aftersales sql --db {result["warehouse"]} "{sql.rstrip(";")}"')
     click.echo(example_query_result(result["warehouse"], sql))
 
 
@@ -128,13 +174,14 @@ def register(group: click.Group) -> None:
         "--inbox",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Inbox folder: shops.csv plus one folder of exports per shop.",
+        help="Inbox folder: shops.csv plus one folder of exports per shop "
+        "[settings inbox; default: the bundled sample inbox data/sample/inbox, with a warning].",
     )
     @click.option(
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Warehouse DuckDB file (created if missing).",
+        help="Warehouse DuckDB file, created if missing [settings warehouse; default warehouse/aftersales.duckdb].",
     )
     @click.option(
         "--batch-date",
@@ -155,8 +202,15 @@ def register(group: click.Group) -> None:
         default=None,
         help="Where the validation report and nightly page go (default: reports/).",
     )
+    @click.option(
+        "--wait-for-running",
+        is_flag=True,
+        default=False,
+        help="If a run of this batch date is already running on the warehouse, wait for it to end "
+        "instead of refusing.",
+    )
     @click.pass_context
-    def run_command(ctx, inbox, db, batch_date, rules_dir, report_dir):
+    def run_command(ctx, inbox, db, batch_date, rules_dir, report_dir, wait_for_running):
         """Run the nightly adjudication flow once for a batch date.
 
         \b
@@ -172,6 +226,8 @@ def register(group: click.Group) -> None:
         """
         settings = load_settings()
         verbose = bool(ctx.obj and ctx.obj.get("verbose"))
+        if inbox is None:
+            warn_if_sample_inbox(settings.inbox, "run")
         result = run_batch(
             str(inbox or settings.inbox),
             str(db or settings.warehouse),
@@ -179,5 +235,6 @@ def register(group: click.Group) -> None:
             rules_dir,
             report_dir,
             verbose,
+            wait_for_running,
         )
         print_summary(result)

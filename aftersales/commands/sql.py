@@ -4,7 +4,8 @@ The warehouse is opened read-only (DuckDB allows any number of readers beside th
 run, which swaps the file atomically: a reader sees one whole batch or the previous one), in
 UTC so that instants print the same on every machine. Every table and view is visible under
 its plain name. Output: CSV with a header line (default, exact values, for pipes and scripts),
-JSON (an array of objects), or an aligned table for people.
+JSON (an array of objects), or an aligned table for people. CSV text cells that a spreadsheet
+would run as a formula (`=`, `+`, `-`, `@` ...) get a leading `'` (aftersales.analytics.csv_safety).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import click
 import duckdb
 
+from aftersales.analytics.csv_safety import neutralise_cell
 from aftersales.settings import load_settings
 
 FORMATS = ("csv", "json", "table")
@@ -94,7 +96,7 @@ def write_result(columns: list[str], rows: list[tuple], fmt: str, out=None) -> N
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_text(v) for v in row] for row in rows)
+        writer.writerows([_text(neutralise_cell(v)) for v in row] for row in rows)
     elif fmt == "json":
         json.dump(
             [dict(zip(columns, map(_plain, row), strict=True)) for row in rows], out, ensure_ascii=False

@@ -10,7 +10,7 @@ import click
 from aftersales.policy.explain import ExplainError, explain_case
 from aftersales.policy.lint import lint_rules
 from aftersales.policy.scenarios import run_scenarios
-from aftersales.rulepack import DEFAULT_RULES_DIR, RulePackError
+from aftersales.rulepack import DEFAULT_RULES_DIR, RulePackError, load_rulebook
 
 _RULES_OPTION = click.option(
     "--rules",
@@ -39,7 +39,8 @@ def register(group: click.Group) -> None:
     def lint(rules_dir: Path) -> None:
         """Check schema, conditions, overlaps, Chinese clauses, sources and version periods.
 
-        Exit status 1 with one line per problem when any pack is invalid.
+        Problems are listed on stdout, one line each; when any pack is invalid the exit status
+        is 1 and stderr has one line: the count and the first problem.
 
         \b
         Examples:
@@ -48,9 +49,10 @@ def register(group: click.Group) -> None:
         """
         report = lint_rules(rules_dir)
         for problem in report.problems:
-            click.echo(problem, err=True)
+            click.echo(problem)
         if not report.ok:
-            raise click.ClickException(f"{len(report.problems)} problem(s) in {rules_dir}")
+            first = report.problems[0] if report.problems else "see above"
+            raise click.ClickException(f"{len(report.problems)} problem(s) in {rules_dir}; first: {first}")
         click.echo(f"ok: {report.packs} packs, {report.rules} rules ({report.policy_rules} policy rules)")
 
     @rules.command("test")
@@ -60,7 +62,8 @@ def register(group: click.Group) -> None:
         """Run the scenario files beside the packs and print rule coverage.
 
         Scenarios live in rules/<pack>/scenarios/*.yaml (case facts -> expected decision, liable
-        party, fired rules). Exit status 1 when a scenario fails or a rule is exercised by none.
+        party, fired rules). Results go to stdout; exit status 1 when a scenario fails or a rule
+        is exercised by none, with one line on stderr naming the first.
 
         \b
         Examples:
@@ -68,21 +71,35 @@ def register(group: click.Group) -> None:
           aftersales rules test --pack sea_local --pack sea_cross_border
         """
         try:
+            if packs:  # a misspelt --pack must not pass with 0 scenarios
+                known = [p.id for p in load_rulebook(rules_dir).packs]
+                unknown = [p for p in dict.fromkeys(packs) if p not in known]
+                if unknown:
+                    raise click.ClickException(
+                        f"no pack {', '.join(unknown)} in {rules_dir} (packs: {', '.join(known)})"
+                    )
             report = run_scenarios(rules_dir, list(packs) or None)
         except RulePackError as exc:
             raise click.ClickException(str(exc).splitlines()[0]) from exc
-        for r in report.failed:
-            s = r.scenario
-            click.echo(f"FAIL {s.pack}/{s.file}: {s.name}: {'; '.join(r.problems)}", err=True)
+        failures = [
+            f"FAIL {r.scenario.pack}/{r.scenario.file}: {r.scenario.name}: {'; '.join(r.problems)}"
+            for r in report.failed
+        ]
+        unexercised = [
+            f"not exercised: {pack} {rule_id} v{version}" for pack, rule_id, version in report.uncovered
+        ]
+        for line in failures:
+            click.echo(line)
         for pack, (covered, total) in report.coverage_by_pack().items():
             click.echo(f"{pack}: {covered}/{total} rules exercised")
-        for pack, rule_id, version in report.uncovered:
-            click.echo(f"not exercised: {pack} {rule_id} v{version}", err=True)
+        for line in unexercised:
+            click.echo(line)
         passed = len(report.results) - len(report.failed)
         click.echo(f"{passed}/{len(report.results)} scenarios passed, rule coverage {report.coverage:.1%}")
-        if report.failed or report.uncovered:
+        if failures or unexercised:
             raise click.ClickException(
-                f"{len(report.failed)} scenario(s) failed, {len(report.uncovered)} rule(s) not exercised"
+                f"{len(report.failed)} scenario(s) failed, {len(report.uncovered)} rule(s) not exercised; "
+                f"first: {(failures + unexercised)[0]}"
             )
 
     @group.command("explain")
@@ -97,16 +114,20 @@ def register(group: click.Group) -> None:
         default=None,
         help="Batch to show (default: the latest that judged the case).",
     )
-    def explain(case_id: str, db: Path, lang: str, batch_date: dt.datetime | None) -> None:
+    @_RULES_OPTION
+    def explain(case_id: str, db: Path, lang: str, batch_date: dt.datetime | None, rules_dir: Path) -> None:
         """Print a case's ruling and its rule trace.
+
+        Under --lang zh every word is Chinese (ids excepted): each rule's Chinese clause replaces its
+        English reason; the clauses come from the warehouse's rule_catalog when it has one, else from --rules.
 
         \b
         Examples:
           aftersales explain 403084933379717803 --db warehouse/aftersales.duckdb
-          aftersales explain 403084933379717803 --db warehouse/aftersales.duckdb --lang zh
-          aftersales explain CX-1001 --db warehouse/aftersales.duckdb --batch-date 2026-11-26
+          aftersales explain 403084939288207779 --db warehouse/aftersales.duckdb --lang zh
+          aftersales explain AP8802800914432283 --db warehouse/aftersales.duckdb --batch-date 2026-11-27
         """
         try:
-            click.echo(explain_case(db, case_id, lang, batch_date.date() if batch_date else None))
+            click.echo(explain_case(db, case_id, lang, batch_date.date() if batch_date else None, rules_dir))
         except ExplainError as exc:
             raise click.ClickException(str(exc)) from exc

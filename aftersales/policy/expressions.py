@@ -12,12 +12,23 @@ import re
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
-from aftersales.policy.features import FEATURE_TYPES
+from aftersales.policy.features import FEATURE_DOCS, FEATURE_TYPES
 from aftersales.rulepack import RulePackError
 
 MAX_EXPRESSION_CHARS = 4000
+# Deepest nesting of brackets, CASE ... END and prefix operators a condition may have. sqlglot's
+# parser and generator recurse about 25 Python frames per level, so an unbounded depth ends in
+# RecursionError (about 40 levels at Python's default limit); 12 levels is far beyond any rule a
+# person writes and leaves the stack headroom of a Prefect task.
+MAX_NESTING = 12
+
+_DUCKDB = sqlglot.Dialect.get_or_raise("duckdb")
+_OPENS = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE, TokenType.CASE}
+_CLOSES = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE, TokenType.END}
+_PREFIX = {TokenType.NOT, TokenType.DASH, TokenType.PLUS, TokenType.TILDE}
 
 # Operators and plain value nodes a condition may use.
 _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
@@ -138,6 +149,23 @@ def _node_name(node: exp.Expression) -> str:
     return type(node).__name__
 
 
+def nesting_depth(text: str) -> int:
+    """How deeply `text` nests (brackets, CASE ... END, runs of NOT/sign operators), from tokens only.
+
+    The tokenizer does not recurse, so this is safe on any input; string literals do not count.
+    """
+    depth = deepest = prefix_run = 0
+    for token in _DUCKDB.tokenize(text):
+        kind = token.token_type
+        prefix_run = prefix_run + 1 if kind in _PREFIX else 0
+        if kind in _OPENS:
+            depth += 1
+        elif kind in _CLOSES:
+            depth -= 1
+        deepest = max(deepest, depth + prefix_run)
+    return deepest
+
+
 def validate_condition(text: str, where: str) -> str:
     """Validate one condition and return its canonical DuckDB SQL; raise PolicyPackError naming `where`."""
     if not isinstance(text, str) or not text.strip():
@@ -145,8 +173,23 @@ def validate_condition(text: str, where: str) -> str:
     if len(text) > MAX_EXPRESSION_CHARS:
         raise PolicyPackError(f"{where}: condition longer than {MAX_EXPRESSION_CHARS} characters")
     try:
+        depth = nesting_depth(text)
+    except TokenError as exc:
+        raise PolicyPackError(f"{where}: condition does not parse: {str(exc).splitlines()[0]}") from None
+    if depth > MAX_NESTING:
+        raise PolicyPackError(
+            f"{where}: condition nests {depth} levels deep (brackets, CASE, NOT); at most {MAX_NESTING}"
+        )
+    try:
+        return _checked_sql(text, where)
+    except RecursionError:  # the bound above should make this unreachable; never let it escape
+        raise PolicyPackError(f"{where}: condition nests too deeply to check") from None
+
+
+def _checked_sql(text: str, where: str) -> str:
+    try:
         trees = [t for t in sqlglot.parse(text, dialect="duckdb") if t is not None]
-    except ParseError as exc:
+    except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0]
         raise PolicyPackError(f"{where}: condition does not parse: {first}") from exc
     if len(trees) != 1:
@@ -217,11 +260,12 @@ def reason_sql(template: str, where: str) -> str:
             raise PolicyPackError(f"{where}: reason template uses unknown column '{name}'")
         if kind == "DOUBLE":
             value = f"CAST(round({name}, 1) AS VARCHAR)"
-        elif kind == "TIMESTAMPTZ":
-            value = f"strftime(timezone(shop_timezone, {name}), '%Y-%m-%d %H:%M')"
+        elif kind == "TIMESTAMPTZ":  # shop wall time, with the zone named
+            value = f"strftime(timezone(shop_timezone, {name}), '%Y-%m-%d %H:%M') || ' ' || shop_timezone"
         else:
             value = f"CAST({name} AS VARCHAR)"
-        parts.append(f"coalesce({value}, '?')")
+        missing = f"({FEATURE_DOCS.get(name, name.replace('_', ' '))} not in the exports)"
+        parts.append(f"coalesce({value}, {sql_literal(missing)})")
         pos = m.end()
     if pos < len(template):
         parts.append(sql_literal(template[pos:]))

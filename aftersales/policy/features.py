@@ -215,6 +215,7 @@ _EVIDENCE: tuple[Feature, ...] = tuple(
 FEATURES: tuple[Feature, ...] = _BASE + _EVIDENCE
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_TYPES: dict[str, str] = {f.name: f.sql_type for f in FEATURES}
+FEATURE_DOCS: dict[str, str] = {f.name: f.doc for f in FEATURES}
 
 
 # What `case_features` stores besides the features: each case's evidence items (no file names),
