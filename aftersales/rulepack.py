@@ -3,7 +3,7 @@
 Layout (one folder per pack, each a YAML document set):
 
     rules/
-      sources.yaml                 # source key -> citation, firmness (from policy.md)
+      sources.yaml                 # source key -> citation, firmness, markets, platform (policy.md)
       <pack>/pack.yaml             # pack id, version, scope (markets, programs), thresholds
       <pack>/policy.yaml           # adjudication rules (owned by aftersales.policy)
       <pack>/sla.yaml              # SLA clocks (owned by aftersales.sla)
@@ -12,15 +12,23 @@ Layout (one folder per pack, each a YAML document set):
 
 Every rule in every file carries the common metadata validated here: `id`, `version`
 (positive int), `effective_from` (date), `effective_to` (date or null, exclusive), `clause_en`,
-`clause_zh`, `source` (a key of sources.yaml) and `firmness` (S, 3P or I). The body of a rule
-(condition, effect, clock length, threshold...) is validated by the module that owns the file.
-Two versions of one rule id may coexist as long as their effective periods do not overlap.
+`clause_zh`, `source` (a key of sources.yaml) and `firmness` (S, 3P or I), plus
+`firmness_reason` where the firmness is weaker than the source's because the source does not
+cover the rule's markets (or is another platform's page). The body of a rule (condition, effect,
+clock length, threshold...) is validated by the module that owns the file. Two versions of one
+rule id may coexist as long as their effective periods do not overlap.
+
+A rule version is immutable once published: `body_sha256` fingerprints everything that judges
+(the body without its prose, plus markets, programs and firmness), so `rules lint` can refuse a change that keeps
+the version number of a rule the warehouse's `rule_catalog` already holds with another body.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,9 +64,20 @@ class Rule:
     markets: tuple[str, ...]
     programs: tuple[str, ...]
     body: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    firmness_reason: str = ""
 
     def in_force(self, day: dt.date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+    @property
+    def judging_body(self) -> dict[str, Any]:
+        """What decides how this version judges: see `judging_body`."""
+        return judging_body(self)
+
+    @property
+    def body_sha256(self) -> str:
+        """Fingerprint of `judging_body`: equal fingerprints judge alike."""
+        return body_fingerprint(self)
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,7 @@ def read_yaml(path: Path) -> Any:
 
 
 COMMON_KEYS = {
+    "firmness_reason",
     "id",
     "version",
     "effective_from",
@@ -186,7 +206,57 @@ def parse_rule(raw: Any, *, pack: str, file: str, sources: dict, pack_markets, p
         markets=markets,
         programs=programs,
         body={k: v for k, v in raw.items() if k not in COMMON_KEYS},
+        firmness_reason=str(raw.get("firmness_reason") or "").strip(),
     )
+
+
+# Body keys that only word a rule for people (the hit's reason template, an author's note): editing
+# them changes no ruling, so it needs no new version.
+PROSE_KEYS = frozenset({"reason", "note"})
+_QUOTED = re.compile(r"('(?:[^']|'')*')")
+
+
+def _normalise_sql(text: str) -> str:
+    """A condition with its layout removed (runs of blanks outside quoted literals become one)."""
+    parts = _QUOTED.split(text)
+    return "".join(p if i % 2 else re.sub(r"\s+", " ", p) for i, p in enumerate(parts)).strip()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return value
+
+
+def judging_body(rule: Rule) -> dict[str, Any]:
+    """Everything of a rule version that can change a ruling, clock or health status.
+
+    The owning module's body without prose (clauses, reason templates, notes), plus the scope
+    (markets, programs) and the firmness (it weights a ruling's confidence). Left out: the clauses,
+    the source key (a citation, checked separately) and the effective period (closing a version
+    with `effective_to` when its successor starts is how versions are meant to be added).
+    """
+    body = {k: v for k, v in rule.body.items() if k not in PROSE_KEYS}
+    if isinstance(body.get("when"), str):
+        body["when"] = _normalise_sql(body["when"])
+    return _canonical(
+        {
+            "body": body,
+            "markets": sorted(rule.markets),
+            "programs": sorted(rule.programs),
+            "firmness": rule.firmness,
+        }
+    )
+
+
+def body_fingerprint(rule: Rule) -> str:
+    """sha256 of the canonical JSON of `judging_body` (keys sorted, no layout)."""
+    text = json.dumps(judging_body(rule), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def check_version_periods(rules: list[Rule]) -> None:

@@ -209,6 +209,62 @@ RESULT_DDL: dict[str, str] = {
             comparison VARCHAR,                   -- how value meets threshold: <, <=, >, >=
             breach_threshold DOUBLE               -- past this value: breach; between: warning (NULL: no band)
         )""",
+    # What a seller can still act on as of the batch end (aftersales.actions.queue), by deadline.
+    "action_queue": """
+        CREATE TABLE IF NOT EXISTS action_queue (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            shop_id VARCHAR NOT NULL,
+            entity_id VARCHAR NOT NULL,           -- message, case or order id (as the clock / gap names it)
+            action_kind VARCHAR NOT NULL,         -- an open clock's sla_id, appeal, dispute_window, evidence
+            action_en VARCHAR NOT NULL,
+            action_zh VARCHAR NOT NULL,
+            due_at_local VARCHAR NOT NULL,        -- 'YYYY-MM-DD HH:MM <IANA zone>' in the shop's zone
+            due_at_utc TIMESTAMPTZ NOT NULL,
+            hours_left DOUBLE NOT NULL,           -- from the batch end (24:00 of batch_date, shop-local)
+            rule_id VARCHAR NOT NULL,
+            rule_version INTEGER,
+            source VARCHAR,                       -- '<source key>: <citation>' (rules/sources.yaml)
+            source_key VARCHAR,
+            source_citation VARCHAR,
+            party VARCHAR,                        -- who must act: seller, buyer, carrier, platform
+            sla_id VARCHAR,
+            stage VARCHAR,
+            evidence_type VARCHAR,
+            market VARCHAR,
+            shop_timezone VARCHAR,
+            due_local_date DATE
+        )""",
+    # Every rule version of the packs a run used, per batch date (aftersales.policy.catalog): join
+    # rule_hits on (batch_date, pack_id = pack, rule_id, rule_version = version) for the clause.
+    "rule_catalog": """
+        CREATE TABLE IF NOT EXISTS rule_catalog (
+            batch_date DATE NOT NULL,
+            run_id VARCHAR NOT NULL,
+            rule_id VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            pack VARCHAR NOT NULL,
+            markets VARCHAR[] NOT NULL,
+            programs VARCHAR[] NOT NULL,
+            effective_from DATE NOT NULL,
+            effective_to DATE,                    -- exclusive; NULL: open
+            clause_en VARCHAR NOT NULL,
+            clause_zh VARCHAR NOT NULL,
+            source_key VARCHAR NOT NULL,
+            source_citation VARCHAR,
+            firmness VARCHAR NOT NULL,            -- S, 3P, I
+            body_sha256 VARCHAR NOT NULL,         -- fingerprint of what judges (rules lint compares it)
+            rule_kind VARCHAR NOT NULL,           -- adjudication, sla_clock, health
+            rule_file VARCHAR NOT NULL,           -- policy.yaml, sla.yaml, health.yaml
+            firmness_reason VARCHAR,              -- why a rule is inferred where its source does not reach
+            source_firmness VARCHAR,
+            source_markets VARCHAR[],             -- markets the cited page speaks for
+            source_platform VARCHAR,              -- tiktok_shop, shopee, lazada, none
+            pack_version VARCHAR,
+            body_json VARCHAR,                    -- the fingerprinted body, for readable diffs
+            in_force BOOLEAN,                     -- in force on batch_date
+            policy_version VARCHAR
+        )""",
 }
 
 # Tables whose rows belong to one batch date: publishing a batch replaces exactly these rows.

@@ -140,6 +140,7 @@ def nightly_batch(
         failpoint("after-scoring")
         sla = pipeline.summary_dict(timed("sla", stages.sla, paths, day, run_id))
         health = pipeline.summary_dict(timed("health", stages.health, paths, day, run_id))
+        actions = pipeline.summary_dict(timed("action_queue", stages.action_queue, paths, day, run_id))
         facts = run_facts(paths.work_db)
         row = pipeline.run_row(
             run_id,
@@ -194,6 +195,7 @@ def nightly_batch(
         "scoring": scoring,
         "sla": sla,
         "health": health,
+        "action_queue": actions,
         "publish": publish,
         "report_page": str(report_page) if report_page else None,
         "stage_timings": timings,

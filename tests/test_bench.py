@@ -194,6 +194,7 @@ def test_harness_measures_a_tiny_batch(tiny_run, tmp_path):
         "score",
         "sla",
         "health",
+        "action_queue",
         "publish",
         "report",
     ]

@@ -572,7 +572,7 @@ def test_a_case_no_pack_covers_goes_to_manual_review_with_a_reason(tmp_path):
     ruling = db.ruling("R1")
     assert (ruling["decided_by"], ruling["confidence"], ruling["pack_id"]) == ("no_pack", 0.0, None)
     assert "No rule pack covers CN/local." in ruling["explanation_en"]
-    assert "没有规则包覆盖 CN/local。" in ruling["explanation_zh"]
+    assert "没有规则包覆盖CN的本土店铺。" in ruling["explanation_zh"]
 
 
 def test_replay_refuses_cases_stored_before_features_had_typed_columns(tmp_path, us_batch):

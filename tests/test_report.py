@@ -19,11 +19,13 @@ from aftersales.report.charts import bars
 CHROMIUM = Path("/usr/bin/chromium")
 HEADINGS = [
     "Run facts",
+    "Action queue",
     "SLA breaches by type",
     "Decision mix",
     "Seller health",
     "Evidence gaps",
     "Most-fired rules",
+    "Glossary of health metrics",
     "Quarantine",
 ]
 NASTY_REASON = '<script>alert("x")</script> & "quoted"'
@@ -98,7 +100,7 @@ def test_page_shows_the_batchs_run_facts_and_sections(page):
     assert [text for tag, text in parsed.headings if tag == "h2"] == HEADINGS
     html = page.read_text(encoding="utf-8")
     assert RUN_IDS[D3] in html and POLICY_VERSION in html
-    assert "Quarantined rows in this batch: <strong>4</strong>" in html  # 3 sample rows + the nasty one
+    assert "= 4 entries in table quarantine" in " ".join(html.split())  # 3 sample rows + the nasty one
     # status colours follow seller_health: US-7001's chat reply rate is in breach, its LDR in warning
     us = parsed.row("seller-health", "US-7001")
     assert us[2] == ("status-breach", "breach")

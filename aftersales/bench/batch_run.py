@@ -78,6 +78,7 @@ def run_plain(inbox: Path, warehouse: Path, day: date, report_dir: Path) -> dict
     scoring = pipeline.summary_dict(timed("score", pipeline.stage_score, paths, day, run_id))
     sla = pipeline.summary_dict(timed("sla", pipeline.stage_sla, paths, day, run_id))
     health = pipeline.summary_dict(timed("health", pipeline.stage_health, paths, day, run_id))
+    timed("action_queue", pipeline.stage_action_queue, paths, day, run_id)
     row = pipeline.run_row(
         run_id, day, started_at, "success", book=book, ingest=ingest, stage_timings=timings,
         inbox=paths.inbox, flow_run_id=None,

@@ -168,6 +168,34 @@ def snapshot_cases(warehouse: Path, replay_db: Path, first: date, last: date) ->
     return {day: n for day, n in counts}
 
 
+def stored_case_counts(warehouse: Path, first: date, last: date) -> dict[date, int]:
+    """Stored cases per batch date of [first, last], read-only: the replay's cheap pre-check.
+
+    ReplayError when the warehouse cannot be read or holds no case features yet, so a replay
+    that has nothing to re-score is refused before its flow starts.
+    """
+    warehouse = Path(warehouse)
+    if not warehouse.exists():
+        raise ReplayError(f"warehouse {warehouse} does not exist")
+    if not warehouse.is_file():
+        raise ReplayError(f"warehouse {warehouse} is not a file")
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        raise ReplayError(f"warehouse {warehouse} cannot be opened: {' '.join(str(exc).split())}") from None
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "case_features" not in tables:
+            raise ReplayError(f"warehouse {warehouse} has no case_features table (no batch scored yet)")
+        counts = con.execute(
+            "SELECT batch_date, count(*) FROM case_features WHERE batch_date BETWEEN ? AND ? GROUP BY 1",
+            [first, last],
+        ).fetchall()
+    finally:
+        con.close()
+    return {day: n for day, n in counts}
+
+
 RESCORE_FUNCTION = "rescore_case_features"
 
 
@@ -360,9 +388,12 @@ def changed_cases(warehouse: Path, replay_id: str, limit: int | None = None) -> 
             [replay_id],
         )
         names = [d[0] for d in rel.description]
-        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
     finally:
         con.close()
+    for row in rows:  # refund amounts are in the market's currency
+        row["currency"] = MARKET_CURRENCY.get(row["market"])
+    return rows
 
 
 def format_matrix(cells: list[tuple[str, str, int]], vocabulary: tuple[str, ...]) -> str:
@@ -383,3 +414,176 @@ def format_matrix(cells: list[tuple[str, str, int]], vocabulary: tuple[str, ...]
         "total".ljust(width) + "".join(str(v).rjust(width) for v in totals) + str(sum(totals)).rjust(width)
     )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ what the replay compared, in words
+
+# ISO 4217 currency of each market: money in the exports (and so every refund figure of a ruling) is in
+# the shop's market currency (contract §2; aftersales/staging.py). A fact about markets, not policy.
+MARKET_CURRENCY = {
+    "US": "USD",
+    "UK": "GBP",
+    "TH": "THB",
+    "VN": "VND",
+    "ID": "IDR",
+    "MY": "MYR",
+    "PH": "PHP",
+    "SG": "SGD",
+}
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One rule version that differs between the stored catalogue of the dates and the candidate."""
+
+    pack: str
+    rule_id: str
+    version: int
+    kind: str  # added, removed, changed (same version, other body: an unversioned change), reworded
+    differences: tuple[str, ...] = ()
+
+
+def _flatten(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _show(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def body_differences(stored_json: str | None, candidate_json: str | None) -> tuple[str, ...]:
+    """`field: old -> new` for every field of two fingerprinted bodies that differs (body.when, ...)."""
+    old = _flatten(json.loads(stored_json)) if stored_json else {}
+    new = _flatten(json.loads(candidate_json)) if candidate_json else {}
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key, "(absent)") != new.get(key, "(absent)"):
+            lines.append(f"{key}: {_show(old.get(key, '(absent)'))} -> {_show(new.get(key, '(absent)'))}")
+    return tuple(lines)
+
+
+# What a compliance reader sees of a rule but no ruling depends on: changing it needs no new version.
+WORDING_FIELDS = ("clause_en", "clause_zh", "source_key", "firmness_reason")
+
+
+def rule_changes(warehouse: Path, first: date, last: date, candidate_rules: Path) -> list[RuleChange] | None:
+    """The rule versions that differ between the catalogue stored for [first, last] and the candidate.
+
+    None when the warehouse holds no catalogue for those dates (published before catalogues were
+    kept): the difference cannot be told, which is not the same as "no difference".
+    """
+    from aftersales.policy.catalog import CATALOG_TABLE, catalog_table, stored_catalogue
+    from aftersales.rulepack import load_rulebook
+
+    con = database.connect(warehouse, read_only=True)
+    try:
+        present = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [CATALOG_TABLE]
+        ).fetchone()[0]
+        stored = stored_catalogue(con, first, last) if present else {}
+    finally:
+        con.close()
+    if not stored:
+        return None
+    candidate = {
+        (r["pack"], r["rule_id"], r["version"]): r
+        for r in catalog_table(load_rulebook(candidate_rules)).to_pylist()
+    }
+    latest_stored: dict[tuple[str, str], dict] = {}
+    for key, row in sorted(stored.items(), key=lambda item: item[0]):
+        latest_stored[key[:2]] = row  # ascending versions: the last one stays
+    changes = []
+    for key in sorted(stored.keys() | candidate.keys()):
+        old, new = stored.get(key), candidate.get(key)
+        if old is None:
+            # a new version is shown against the stored version it follows; a new rule needs no field list
+            previous = latest_stored.get(key[:2])
+            differences = body_differences(previous["body_json"], new["body_json"]) if previous else ()
+            changes.append(RuleChange(*key, "added", differences))
+        elif new is None:
+            changes.append(RuleChange(*key, "removed"))
+        elif old["body_sha256"] != new["body_sha256"]:
+            changes.append(RuleChange(*key, "changed", body_differences(old["body_json"], new["body_json"])))
+        elif reworded := tuple(f for f in WORDING_FIELDS if (old.get(f) or None) != (new.get(f) or None)):
+            changes.append(RuleChange(*key, "reworded", reworded))
+    return changes
+
+
+def format_rule_changes(changes: list[RuleChange] | None, *, detail_lines: int = 6) -> str:
+    """The rule diff as text: one line per rule version, then its differing fields, indented."""
+    if changes is None:
+        return "rules: no rule catalogue is stored for these dates (published before catalogues were kept)"
+    if not changes:
+        return "rules: the candidate's rules judge exactly like the stored ones (no rule version differs)"
+    counts = {k: sum(c.kind == k for c in changes) for k in ("changed", "added", "removed", "reworded")}
+    lines = [
+        "rules that differ from the stored packs: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    ]
+    label = {
+        "changed": "CHANGED, same version",
+        "added": "added",
+        "removed": "removed",
+        "reworded": "reworded",
+    }
+    for c in changes:
+        if c.kind == "reworded":  # judges alike: name the fields, not their text
+            lines.append(
+                f"  {label[c.kind]:<21} {c.pack} {c.rule_id} v{c.version} ({', '.join(c.differences)})"
+            )
+            continue
+        lines.append(f"  {label[c.kind]:<21} {c.pack} {c.rule_id} v{c.version}")
+        if c.kind == "added" and c.differences:
+            lines.append("      (against the latest stored version)")
+        lines += [f"      {d}" for d in c.differences[:detail_lines]]
+        if len(c.differences) > detail_lines:
+            lines.append(f"      ... {len(c.differences) - detail_lines} more field(s)")
+    if counts["changed"]:
+        lines.append(
+            "  a CHANGED rule keeps its old version number: its new rulings would be labelled with it; "
+            "give it a new version (`aftersales rules lint` refuses it)"
+        )
+    return "\n".join(lines)
+
+
+def case_dates(cases_per_date: dict[str, int], first: date, last: date) -> str:
+    """Which dates of [first, last] hold stored cases, and how many dates hold none."""
+    held = ", ".join(f"{d} ({n})" for d, n in sorted(cases_per_date.items()))
+    empty = (last - first).days + 1 - len(cases_per_date)
+    text = f"dates holding cases: {held or 'none'}"
+    return text + (f"; {empty} date(s) of {first} .. {last} hold no stored cases" if empty else "")
+
+
+def replay_currencies(warehouse: Path, replay_id: str) -> dict[str, str]:
+    """market -> currency of the money figures (refund amounts) of one replay's cases."""
+    con = database.connect(warehouse, read_only=True)
+    try:
+        markets = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT market FROM replay_diff WHERE replay_id = ? AND market IS NOT NULL ORDER BY 1",
+                [replay_id],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    return {m: MARKET_CURRENCY.get(m, "unknown currency") for m in markets}
+
+
+def replay_context(warehouse: Path, summary: dict) -> str:
+    """What a replay compared, for its printout: the rule diff, the dates holding cases, the currencies."""
+    first, last = date.fromisoformat(summary["date_from"]), date.fromisoformat(summary["date_to"])
+    currencies = replay_currencies(warehouse, summary["replay_id"])
+    money = ", ".join(f"{m} {c}" for m, c in currencies.items()) or "none"
+    return "\n".join(
+        [
+            format_rule_changes(rule_changes(warehouse, first, last, Path(summary["candidate_rules"]))),
+            case_dates(summary.get("cases_per_date") or {}, first, last),
+            f"money figures (refund amounts) are in each case's market currency: {money}",
+        ]
+    )

@@ -66,6 +66,16 @@ EVIDENCE_LABELS = {
     "packing_photo": ("packing photo", "打包照片"),
     "comparison_photo": ("comparison photo", "对比照片"),
 }
+MARKET_LABELS = {
+    "US": ("US", "美国"),
+    "UK": ("UK", "英国"),
+    "TH": ("TH", "泰国"),
+    "VN": ("VN", "越南"),
+    "ID": ("ID", "印度尼西亚"),
+    "MY": ("MY", "马来西亚"),
+    "PH": ("PH", "菲律宾"),
+    "SG": ("SG", "新加坡"),
+}
 GAP_LABELS = {
     "missing": ("missing", "缺失"),
     "invalid": ("invalid", "无效"),
@@ -82,6 +92,7 @@ def _labels(con) -> None:
         ("remedy", REMEDY_LABELS),
         ("evidence", EVIDENCE_LABELS),
         ("gap", GAP_LABELS),
+        ("market", MARKET_LABELS),
     ):
         rows += [(kind, code, en, zh) for code, (en, zh) in table.items()]
     con.execute(
@@ -257,6 +268,14 @@ def decide(con, policy: PolicyBook) -> int:
     return con.execute(f"SELECT count(*) FROM {RULING_TABLE}").fetchone()[0]
 
 
+def _own_decision_sql(col: str) -> str:
+    """Label of the deciding rule's own decision when the ruling differs from it (NULL otherwise)."""
+    return (
+        f"(SELECT l.{col} FROM {META_TABLE} m JOIN policy_label l ON l.kind = 'decision' AND l.code = m.decision "
+        "WHERE m.rule_index = r.win_index AND m.decision <> r.decision)"
+    )
+
+
 def explanation_sql(lang: str) -> str:
     """SQL expression (over policy_ruling r, with aggregates t/g joined) building one explanation."""
     col = "en" if lang == "en" else "zh"
@@ -268,6 +287,11 @@ def explanation_sql(lang: str) -> str:
             " || CAST(r.partial_min AS VARCHAR) || ', seller favour <= ' || CAST(r.seller_max AS VARCHAR) || ').'"
             " WHEN r.decided_by = 'no_pack' THEN ' No rule pack covers ' || r.market || '/' || r.program || '.'"
             " ELSE ' Decided by rule ' || r.decided_by || '.' END"
+            " || CASE r.via WHEN 'evidence' THEN ' The evidence that rule requires is missing, so the case waits for it'"
+            f" || coalesce(' (with it, the rule would decide ' || {_own_decision_sql('en')} || ')', '') || '.'"
+            " WHEN 'overdue' THEN ' The evidence that rule requires was not supplied by its due time, so its'"
+            f" || ' overdue outcome applies' || coalesce(' instead of ' || {_own_decision_sql('en')}, '') || '.'"
+            " ELSE '' END"
         )
     else:
         head = (
@@ -275,8 +299,16 @@ def explanation_sql(lang: str) -> str:
             " || CASE WHEN r.decided_by = 'score' THEN '依据评分 ' || CAST(round(r.score, 1) AS VARCHAR)"
             " || ' 裁定（支持买家 ≥ ' || CAST(r.buyer_min AS VARCHAR) || '，部分退款 ≥ '"
             " || CAST(r.partial_min AS VARCHAR) || '，支持卖家 ≤ ' || CAST(r.seller_max AS VARCHAR) || '）。'"
-            " WHEN r.decided_by = 'no_pack' THEN '没有规则包覆盖 ' || r.market || '/' || r.program || '。'"
+            " WHEN r.decided_by = 'no_pack' THEN '没有规则包覆盖'"
+            " || coalesce((SELECT zh FROM policy_label WHERE kind = 'market' AND code = r.market), r.market)"
+            " || '的'"
+            " || CASE r.program WHEN 'local' THEN '本土' WHEN 'cross_border' THEN '跨境' ELSE r.program END"
+            " || '店铺。'"
             " ELSE '依据规则 ' || r.decided_by || ' 裁定。' END"
+            " || CASE r.via WHEN 'evidence' THEN '该规则要求的证据尚未提供，需先补充证据'"
+            f" || coalesce('（证据齐全时该规则将裁定为' || {_own_decision_sql('zh')} || '）', '') || '。'"
+            " WHEN 'overdue' THEN '该规则要求的证据未在截止时间前提供，故按其逾期结果裁定'"
+            f" || coalesce('，而非' || {_own_decision_sql('zh')}, '') || '。' ELSE '' END"
         )
     sep = "' '" if lang == "en" else "''"
     others = (
@@ -298,14 +330,14 @@ def clause_aggregates_sql() -> str:
             SELECT h.case_id,
                    string_agg(CASE WHEN h.status = 'error'
                                    THEN 'Rule ' || m.rule_id || ' v' || m.rule_version
-                                        || ' could not be evaluated on this case (' || coalesce(h.reason, '?')
+                                        || ' could not be evaluated on this case (' || coalesce(h.reason, 'no reason recorded')
                                         || '); the case goes to manual review.'
                                    ELSE m.clause_en END, ' '
                               ORDER BY CASE x.role {rank} END, m.priority NULLS LAST, m.rule_id)
                        FILTER (WHERE x.role IN {ROLE_ORDER}) AS clauses_en,
                    string_agg(CASE WHEN h.status = 'error'
-                                   THEN '规则 ' || m.rule_id || ' v' || m.rule_version
-                                        || ' 无法在本案件上执行（' || coalesce(h.reason, '?') || '），转人工审核。'
+                                   THEN '规则 ' || m.rule_id || ' 版本 ' || m.rule_version
+                                        || ' 无法在本案件上执行，转人工审核。'
                                    ELSE m.clause_zh END, ''
                               ORDER BY CASE x.role {rank} END, m.priority NULLS LAST, m.rule_id)
                        FILTER (WHERE x.role IN {ROLE_ORDER}) AS clauses_zh,
@@ -319,10 +351,12 @@ def clause_aggregates_sql() -> str:
         g AS (
             SELECT q.case_id,
                    'Evidence gaps: ' || string_agg(pl.en || ' ' || el.en || ' (' || gl.en || ', due '
-                        || strftime(timezone(c.shop_timezone, q.due_at), '%Y-%m-%d %H:%M') || ')', '; '
+                        || strftime(timezone(c.shop_timezone, q.due_at), '%Y-%m-%d %H:%M') || ' ' || c.shop_timezone
+                        || ')', '; '
                         ORDER BY q.req_id) || '.' AS gaps_en,
                    '证据缺口：' || string_agg(pl.zh || el.zh || '（' || gl.zh || '，截止 '
-                        || strftime(timezone(c.shop_timezone, q.due_at), '%Y-%m-%d %H:%M') || '）', '；'
+                        || strftime(timezone(c.shop_timezone, q.due_at), '%Y-%m-%d %H:%M') || ' ' || c.shop_timezone
+                        || '）', '；'
                         ORDER BY q.req_id) || '。' AS gaps_zh
             FROM {REQ_TABLE} q
             JOIN {CASE_TABLE} c USING (case_id)

@@ -3,7 +3,12 @@
 Checks, collecting all problems rather than stopping at the first:
 - common metadata of every rule in policy.yaml, sla.yaml and health.yaml (rulepack.parse_rule):
   required keys, ISO dates, unknown source key, firmness, scope within the pack;
-- sources.yaml entries and rule firmness no firmer than its source;
+- sources.yaml entries (citation, firmness, markets, programs, platform) and rule firmness no
+  firmer than its source; a rule whose source does not speak for all its markets and programs, or
+  is another platform's page, must be firmness I with a `firmness_reason` (defensible sources);
+- published rule versions are immutable: a rule whose judging body (rulepack.judging_body) differs
+  from the fingerprint the warehouse's `rule_catalog` last published for the same pack, rule and
+  version is refused until it gets a new version;
 - a Chinese clause that really is Chinese; versions of one rule: no overlap, no gap, numbered
   in date order;
 - policy.yaml bodies and conditions (packs.parse_policy_rule: schema, sqlglot allow-list, type
@@ -20,6 +25,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
+from aftersales.policy.catalog import published_fingerprints
 from aftersales.policy.expressions import PolicyPackError, conjuncts
 from aftersales.policy.packs import POLICY_FILE, PolicyRule, _pack_settings, bind_problems, parse_policy_rule
 from aftersales.policy.scenarios import load_scenarios
@@ -36,6 +44,9 @@ from aftersales.vocabulary import MARKETS, PROGRAMS
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _FIRMNESS_RANK = {"S": 0, "3P": 1, "I": 2}
+# The platform whose after-sales the packs judge; a page of any other platform is an analogy.
+HOME_PLATFORM = "tiktok_shop"
+NO_PLATFORM = "none"  # design inferences (source DESIGN)
 
 
 @dataclass
@@ -62,8 +73,102 @@ def _check_sources(sources: dict, problems: list[str]) -> None:
     for key, entry in sources.items():
         if not isinstance(entry, dict) or not entry.get("citation"):
             problems.append(f"sources.yaml, source {key}: needs a citation")
-        elif entry.get("firmness") not in FIRMNESS:
+            continue
+        if entry.get("firmness") not in FIRMNESS:
             problems.append(f"sources.yaml, source {key}: firmness must be one of {FIRMNESS}")
+        for field, vocabulary in (("markets", MARKETS), ("programs", PROGRAMS)):
+            value = entry.get(field)
+            if value is not None and (
+                not isinstance(value, list) or not value or any(v not in vocabulary for v in value)
+            ):
+                problems.append(
+                    f"sources.yaml, source {key}: {field} must be a non-empty list of {vocabulary}"
+                )
+        platform = entry.get("platform")
+        if platform is not None and (not isinstance(platform, str) or not platform.strip()):
+            problems.append(f"sources.yaml, source {key}: platform must be a name (e.g. {HOME_PLATFORM})")
+
+
+def source_gaps(rule: Rule, source: dict) -> list[str]:
+    """Why `source` cannot back `rule` on its own: markets or programs it does not speak for, or
+    another platform's page. Empty when it can. A source without `markets` states no region and is
+    taken to speak for every market (likewise `programs`, `platform`)."""
+    gaps = []
+    markets = source.get("markets")
+    if isinstance(markets, list):
+        missing = [m for m in rule.markets if m not in markets]
+        if missing:
+            gaps.append(f"its source {rule.source} speaks for {', '.join(markets)}, not {', '.join(missing)}")
+    programs = source.get("programs")
+    if isinstance(programs, list):
+        missing = [p for p in rule.programs if p not in programs]
+        if missing:
+            gaps.append(
+                f"its source {rule.source} covers {', '.join(programs)} only, not {', '.join(missing)}"
+            )
+    platform = source.get("platform")
+    if isinstance(platform, str) and platform not in (HOME_PLATFORM, NO_PLATFORM):
+        gaps.append(f"its source {rule.source} is a {platform} page, not a {HOME_PLATFORM} one")
+    return gaps
+
+
+def _check_source_scope(rules: list[Rule], sources: dict, problems: list[str]) -> None:
+    """A rule applied where its source does not reach is an inference and must say so and why."""
+    for r in rules:
+        source = sources.get(r.source)
+        gaps = source_gaps(r, source if isinstance(source, dict) else {})
+        if not gaps:
+            continue
+        where = f"pack {r.pack}, {r.file}, rule {r.id} v{r.version}"
+        if r.firmness != "I":
+            problems.append(
+                f"{where}: firmness {r.firmness} but {'; '.join(gaps)}: cite a source for those markets, "
+                "or mark the rule firmness I with a firmness_reason"
+            )
+        elif not r.firmness_reason:
+            problems.append(
+                f"{where}: inferred (firmness I) because {'; '.join(gaps)}, but gives no firmness_reason"
+            )
+
+
+def unversioned_changes(rules: list[Rule], warehouse: Path | str) -> list[str]:
+    """One line per rule version whose judging body changed after it was published under the same
+    version number (compared with `warehouse`'s rule_catalog); also usable as a run's pre-check."""
+    problems: list[str] = []
+    _check_published(rules, Path(warehouse), problems)
+    return problems
+
+
+def _check_published(rules: list[Rule], warehouse: Path, problems: list[str]) -> None:
+    try:
+        published = published_fingerprints(warehouse)
+    except duckdb.Error as exc:
+        problems.append(f"{warehouse}: cannot read the published rule catalogue: {str(exc).splitlines()[0]}")
+        return
+    highest: dict[tuple[str, str], int] = {}
+    for r in rules:
+        highest[(r.pack, r.id)] = max(r.version, highest.get((r.pack, r.id), 0))
+    for r in rules:
+        last = published.get((r.pack, r.id, r.version))
+        if last is None or last.body_sha256 == r.body_sha256:
+            continue
+        problems.append(
+            f"pack {r.pack}, {r.file}, rule {r.id} v{r.version}: body changed since version {r.version} was "
+            f"published (batch {last.batch_date}, run {last.run_id}, {warehouse}) but keeps its version; give "
+            f"the change a new version (version {highest[(r.pack, r.id)] + 1} with its own effective_from) "
+            "or revert it"
+        )
+
+
+def default_published_db() -> Path | None:
+    """The settings' warehouse, when it exists: the catalogue `rules lint` compares with by default."""
+    from aftersales.settings import load_settings
+
+    try:
+        warehouse = Path(load_settings().warehouse)
+    except (OSError, ValueError):
+        return None
+    return warehouse if warehouse.is_file() else None
 
 
 def _check_metadata(rules: list[Rule], sources: dict, problems: list[str]) -> None:
@@ -186,8 +291,18 @@ def _disjoint(ta: set[str], tb: set[str]) -> bool:
     return any(f"NOT {t}" in tb for t in ta) or any(f"NOT {t}" in ta for t in tb)
 
 
-def lint_rules(rules_dir: Path | str | None = None) -> LintReport:
-    """Lint a rules directory; the report lists every problem found (empty when the packs are fine)."""
+def lint_rules(
+    rules_dir: Path | str | None = None,
+    published_db: Path | str | None = None,
+    *,
+    compare_published: bool = True,
+) -> LintReport:
+    """Lint a rules directory; the report lists every problem found (empty when the packs are fine).
+
+    Rule versions are compared with the fingerprints last published in `published_db`'s
+    `rule_catalog` (default: the settings' warehouse, if it exists); `compare_published=False`
+    skips that comparison (a folder checked on its own).
+    """
     problems: list[str] = []
     try:
         book = load_rulebook(rules_dir)
@@ -202,8 +317,10 @@ def lint_rules(rules_dir: Path | str | None = None) -> LintReport:
     sources_doc = _read(root / "sources.yaml", problems) if (root / "sources.yaml").exists() else None
     sources = sources_doc.get("sources") if isinstance(sources_doc, dict) else None
     if not isinstance(sources, dict):
-        problems.append(f"{root / 'sources.yaml'}: missing or has no 'sources' mapping")
-        sources = {}
+        # Without the registry every rule's source is "unknown": one problem says it, not one per rule.
+        if not problems:
+            problems.append(f"{root / 'sources.yaml'}: missing or has no 'sources' mapping")
+        return LintReport(problems, 0, 0, 0)
     _check_sources(sources, problems)
 
     all_rules: list[Rule] = []
@@ -213,7 +330,17 @@ def lint_rules(rules_dir: Path | str | None = None) -> LintReport:
     for folder in folders:
         all_rules += parse_pack_rules(folder, sources, problems)[1]
     _check_metadata(all_rules, sources, problems)
+    _check_source_scope(all_rules, sources, problems)
     _check_versions(all_rules, problems)
+    if compare_published:
+        warehouse = Path(published_db) if published_db is not None else default_published_db()
+        if warehouse is not None:
+            if warehouse.is_file():
+                _check_published(all_rules, warehouse, problems)
+            else:
+                problems.append(
+                    f"warehouse {warehouse} does not exist (no published rule catalogue to compare)"
+                )
 
     policy_rules: list[PolicyRule] = []
     for r in all_rules:

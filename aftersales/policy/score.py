@@ -1,10 +1,11 @@
-"""`score_batch`: the policy stage of the nightly batch (work database in, four result tables out).
+"""`score_batch`: the policy stage of the nightly batch (work database in, five result tables out).
 
 Order of work, so that nothing is scored under a pack that must not run:
 1. load the rule book and validate every policy rule (schema, sqlglot allow-list, type check);
 2. assemble cases and features (SQL), evaluate every rule version over all cases (one query),
    check evidence completeness (GX), decide (SQL);
-3. replace this batch's rows of case_features, rulings, rule_hits and evidence_gaps in one
+3. replace this batch's rows of case_features, rulings, rule_hits, evidence_gaps and rule_catalog
+   (every rule version of the packs used: adjudication, SLA clock and health rules) in one
    transaction, so a failed or retried stage never leaves half a batch.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aftersales import database
 from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, build_cases, count_cases_without_shop
+from aftersales.policy.catalog import CATALOG_TABLE, write_rule_catalog
 from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
 from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
 from aftersales.policy.evidence import REQ_TABLE, check_evidence
@@ -27,7 +29,7 @@ from aftersales.rulepack import load_rulebook
 from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL
 
-OUTPUT_TABLES = ("case_features", "rulings", "rule_hits", "evidence_gaps")
+OUTPUT_TABLES = ("case_features", "rulings", "rule_hits", "evidence_gaps", CATALOG_TABLE)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ScoringSummary:
     rule_hits: int = 0
     evidence_gaps: int = 0
     rule_errors: int = 0
+    catalogued_rules: int = 0
     cases_in_error: int = 0
     cases_without_shop: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
@@ -48,12 +51,17 @@ class ScoringSummary:
 
 
 def _write_outputs(
-    con, batch_date: dt.date, run_id: str, policy_version: str, tables: tuple[str, ...] = OUTPUT_TABLES
-) -> None:
-    """Replace this batch's rows of the given result tables (inside the caller's transaction)."""
+    con, batch_date: dt.date, run_id: str, policy: PolicyBook, tables: tuple[str, ...] = OUTPUT_TABLES
+) -> int:
+    """Replace this batch's rows of the given result tables (inside the caller's transaction).
+
+    Returns the number of catalogued rule versions (0 when `rule_catalog` is not among `tables`).
+    """
+    policy_version = policy.policy_version
     for table in tables:
         con.execute(RESULT_DDL[table])
         con.execute(f"DELETE FROM {table} WHERE batch_date = ?", [batch_date])
+    catalogued = write_rule_catalog(con, policy.book, batch_date, run_id) if CATALOG_TABLE in tables else 0
     params = [batch_date, run_id]
     if "case_features" in tables:
         # Every feature in its own typed column, plus the case's evidence items (no file names) so a
@@ -120,6 +128,7 @@ def _write_outputs(
         """,
         params,
     )
+    return catalogued
 
 
 def score_cases(con, policy: PolicyBook, batch_date: dt.date) -> ScoringSummary:
@@ -161,7 +170,7 @@ def _run(
         summary.run_id = run_id
         con.execute("BEGIN TRANSACTION")
         try:
-            _write_outputs(con, batch_date, run_id, policy.policy_version, tables)
+            summary.catalogued_rules = _write_outputs(con, batch_date, run_id, policy, tables)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
