@@ -13,6 +13,7 @@ import numpy as np
 
 from aftersales.generate.frames import Frame, Text
 from aftersales.generate.orders import Orders
+from aftersales.generate.platform import PlatformPolicy, dispute_buyer_wins
 from aftersales.generate.sampling import DAY, HOUR, MINUTE, pick, pick_within, spread_ids, uniform
 from aftersales.generate.shops import Shop
 
@@ -55,8 +56,14 @@ def generate_requests(
     line_sku_id: np.ndarray,
     cutoff_of_order: np.ndarray,
     n: int,
+    platform_policy: PlatformPolicy | None = None,
+    platform_rng: np.random.Generator | None = None,
 ) -> Frame:
-    """`n` requests on eligible order lines; refunds are written back into `orders` in place."""
+    """`n` requests on eligible order lines; refunds are written back into `orders` in place.
+
+    With `platform_policy`, disputes are decided by the platform's true policy (`platform_rng` for its
+    noise) instead of at random; the main stream `rng` is drawn exactly as without it.
+    """
     o, lines = orders.orders, orders.lines
     orow = lines["order"]
     shop = o["shop"][orow]
@@ -192,6 +199,8 @@ def generate_requests(
     )
     platform = np.where(disputed, dispute + uniform(rng, DAY, 6 * DAY, n), platform)
     buyer_won = pick_within(rng, disputed, [0.6, 0.4]) == 0
+    if platform_policy is not None:
+        buyer_won = dispute_buyer_wins(platform_rng, platform_policy, disputed, late_dispute, outside)
     # Appealable in time: an arbitration the seller lost.
     won = disputed & buyer_won & ~late_dispute & (response + 17 * DAY < end)
     pool = answered & (response + 17 * DAY < end) & (rtype != RP)

@@ -12,6 +12,7 @@ import numpy as np
 
 from aftersales.generate.aftersales_requests import LEG_BACK, LEG_LOST, LEG_SPEEDY, PR, RO
 from aftersales.generate.frames import Frame, Text
+from aftersales.generate.platform import PlatformPolicy, appeal_upheld
 from aftersales.generate.sampling import DAY, HOUR, MINUTE, pick, spread_ids, uniform
 
 TYPES = ["arbitration_lost", "auto_refund_overdue", "speedy_refund", "return_not_received",
@@ -32,9 +33,21 @@ _REASON_VOCAB = [r for t in TYPES for r in REASONS[t]]
 
 
 def generate_appeals(
-    rng: np.random.Generator, requests: Frame, cutoff_of_request: np.ndarray, n: int, us_market: np.ndarray
+    rng: np.random.Generator,
+    requests: Frame,
+    cutoff_of_request: np.ndarray,
+    n: int,
+    us_market: np.ndarray,
+    platform_policy: PlatformPolicy | None = None,
+    platform_rng: np.random.Generator | None = None,
+    market: np.ndarray | None = None,
 ) -> Frame:
-    """Up to `n` appeals on requests where an appeal became available before the cutoff."""
+    """Up to `n` appeals on requests where an appeal became available before the cutoff.
+
+    With `platform_policy`, verdicts follow the platform's true policy (by type and `market` code per
+    request, late appeals rejected, noise from `platform_rng`); the main stream `rng` is drawn
+    exactly as without it.
+    """
     r = requests
     k = len(r)
     kind = np.full(k, -1, dtype=np.int32)
@@ -95,6 +108,13 @@ def generate_appeals(
     fits = (timing < 3) & (lo < room)
     submitted = np.where(fits, avail + uniform(rng, lo, np.maximum(lo, np.minimum(hi, room))), np.nan)
     verdict = 2 + pick(rng, m, [0.2, 0.45, 0.35])
+    if platform_policy is not None:
+        # the platform's own windows: 21 days in the US, 7 elsewhere (as the shipped packs say)
+        platform_window = np.where(us_market[rows], 21 * DAY, 7 * DAY)
+        late = (submitted - avail) > platform_window
+        type_names = np.array(TYPES, dtype=object)[t]
+        upheld = appeal_upheld(platform_rng, platform_policy, type_names, market[rows], late)
+        verdict = np.where(upheld, 3, 4)
     status = np.where(
         np.isnan(submitted),
         np.where(avail + window < end, 1, 0),

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from aftersales.generate.inbox import generate_inbox
+from aftersales.generate.platform import PlatformPolicy
 from aftersales.generate.spec import DEFAULT_BATCH_DATE, GeneratorSpec
 
 
@@ -56,13 +57,27 @@ def register(group: click.Group) -> None:
     help="Share of rows broken on purpose (0 gives a clean inbox).",
 )
 @click.option(
+    "--platform-noise",
+    type=click.FloatRange(0.0, 0.5),
+    default=None,
+    help="Decide disputes and appeals by the platform's hidden true policy, verdicts flipped with this "
+    "probability [default: random verdicts].",
+)
+@click.option(
+    "--planted/--no-planted",
+    default=True,
+    show_default=True,
+    help="With --platform-noise: plant the known deviation from the shipped packs (late appeals upheld).",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the generation report (files, quirks, bad rows) as JSON here.",
 )
 def generate(out: Path, shops: int, orders: int, seed: int, batch_date, requests, cancellations, messages,
-             evidence, appeals, bad_row_rate: float, report_path: Path | None) -> None:  # fmt: skip
+             evidence, appeals, bad_row_rate: float, platform_noise: float | None, planted: bool,
+             report_path: Path | None) -> None:  # fmt: skip
     """Generate a deterministic sample inbox of Seller Center exports.
 
     \b
@@ -73,6 +88,7 @@ def generate(out: Path, shops: int, orders: int, seed: int, batch_date, requests
     spec = GeneratorSpec(
         shops=shops, orders=orders, seed=seed, batch_date=bd, requests=requests, cancellations=cancellations,
         messages=messages, evidence=evidence, appeals=appeals, bad_row_rate=bad_row_rate,
+        platform=None if platform_noise is None else PlatformPolicy(platform_noise, upholds_late_appeals=planted),
     )  # fmt: skip
     started = time.perf_counter()
     try:

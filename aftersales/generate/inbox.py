@@ -209,11 +209,20 @@ def simulate(spec: GeneratorSpec, shops: list[Shop]) -> tuple[World, list[str]]:
         line_sku_id,
         cutoff_of_order,
         counts["aftersales_requests"],
+        platform_policy=spec.platform,
+        platform_rng=stage_rng(spec.seed, "platform-disputes"),
     )
     request_cutoff = shop_cutoff[requests["shop"]]
     us = np.array([s.market.code == "US" for s in shops])[requests["shop"]]
     appeals = generate_appeals(
-        stage_rng(spec.seed, "appeals"), requests, request_cutoff, counts["appeals"], us
+        stage_rng(spec.seed, "appeals"),
+        requests,
+        request_cutoff,
+        counts["appeals"],
+        us,
+        platform_policy=spec.platform,
+        platform_rng=stage_rng(spec.seed, "platform-appeals"),
+        market=np.array([s.market.code for s in shops], dtype=object)[requests["shop"]],
     )
     messages = generate_messages(
         stage_rng(spec.seed, "chats"), shops, orders.orders, buyers, catalog, counts["messages"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 
+from aftersales.generate.platform import PlatformPolicy
+
 DEFAULT_BATCH_DATE = date(2026, 11, 27)
 
 
@@ -24,6 +26,9 @@ class GeneratorSpec:
     appeals: int | None = None
     bad_row_rate: float = 0.005
     history_days: int = 75
+    # The platform's hidden "true" policy for dispute and appeal verdicts (generate/platform.py);
+    # None draws verdicts at random (the committed sample inbox was generated so).
+    platform: PlatformPolicy | None = None
 
     def __post_init__(self) -> None:
         if self.shops < 1:
@@ -59,4 +64,6 @@ class GeneratorSpec:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["batch_date"] = self.batch_date.isoformat()
+        if self.platform is None:  # random verdicts: the report reads as it always did
+            del d["platform"]
         return d
