@@ -9,6 +9,17 @@ from __future__ import annotations
 
 # §2 inputs
 MARKETS = ("US", "UK", "TH", "VN", "ID", "MY", "PH", "SG")
+# ISO 4217 currency of each market: export money is in the shop's market currency (a fact, not policy).
+MARKET_CURRENCY = {
+    "US": "USD",
+    "UK": "GBP",
+    "TH": "THB",
+    "VN": "VND",
+    "ID": "IDR",
+    "MY": "MYR",
+    "PH": "PHP",
+    "SG": "SGD",
+}
 PROGRAMS = ("local", "cross_border")
 RETURN_TYPES = ("Refund only", "Return and refund", "Replacement", "Partial refund")
 SELLER_DECISIONS = ("Approved", "Rejected")

@@ -17,6 +17,7 @@ from aftersales.cli import main
 from aftersales.orchestration import replay as rp
 from aftersales.policy.lint import lint_rules
 from aftersales.rulepack import RULE_FILES, load_rulebook
+from aftersales.vocabulary import MARKET_CURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -317,16 +318,7 @@ def test_replay_prints_the_rule_diff_the_dates_with_cases_and_the_currencies(dem
     text = rp.replay_context(warehouse, summary)
 
     stored_cases = rows(warehouse, "SELECT count(*) FROM case_features WHERE batch_date = ?", [DAY])[0][0]
-    iso = {
-        "US": "USD",
-        "UK": "GBP",
-        "TH": "THB",
-        "VN": "VND",
-        "ID": "IDR",
-        "MY": "MYR",
-        "PH": "PHP",
-        "SG": "SGD",
-    }
+    iso = MARKET_CURRENCY
     markets = [m for (m,) in rows(warehouse, "SELECT DISTINCT market FROM rulings ORDER BY 1")]
     assert text.splitlines() == [
         "rules that differ from the stored packs: 1 changed, 1 added, 1 removed, 1 reworded",

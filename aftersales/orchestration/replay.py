@@ -27,6 +27,7 @@ import duckdb
 from aftersales import database
 from aftersales.publish import publish_batch
 from aftersales.publish.swap import insert_common_columns
+from aftersales.vocabulary import MARKET_CURRENCY
 from aftersales.warehouse_schema import create_result_tables
 
 REPLAY_DDL: dict[str, str] = {
@@ -417,19 +418,6 @@ def format_matrix(cells: list[tuple[str, str, int]], vocabulary: tuple[str, ...]
 
 
 # ------------------------------------------------------------------ what the replay compared, in words
-
-# ISO 4217 currency of each market: money in the exports (and so every refund figure of a ruling) is in
-# the shop's market currency (contract §2; aftersales/staging.py). A fact about markets, not policy.
-MARKET_CURRENCY = {
-    "US": "USD",
-    "UK": "GBP",
-    "TH": "THB",
-    "VN": "VND",
-    "ID": "IDR",
-    "MY": "MYR",
-    "PH": "PHP",
-    "SG": "SGD",
-}
 
 
 @dataclass(frozen=True)
