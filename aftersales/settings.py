@@ -7,6 +7,7 @@ See `aftersales.example.toml` for every key.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -102,9 +103,12 @@ def _create_key_file(path: Path) -> None:
         return  # another run created it first: use that one
     finally:
         tmp.unlink(missing_ok=True)
-    sys.stderr.write(
-        f"note: created a new buyer-pseudonym key in {path} (mode 0600). Keep it stable and secret; "
-        "set AFTERSALES_PSEUDONYM_KEY to share one key between machines.\n"
+    # A warning, not a print: the CLI shows it after a run that goes on, and drops it with the
+    # other held logs when the command is refused (a refusal stays one line).
+    logging.getLogger(__name__).warning(
+        "created a new buyer-pseudonym key in %s (mode 0600). Keep it stable and secret; "
+        "set AFTERSALES_PSEUDONYM_KEY to share one key between machines.",
+        path,
     )
 
 

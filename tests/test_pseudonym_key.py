@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import stat
@@ -14,14 +15,15 @@ def _key_in_child(path: str, out) -> None:
     out.put(pseudonym_key(Settings(pseudonym_key_file=path)).hex())
 
 
-def test_first_use_creates_a_private_key_and_says_so_once(tmp_path, capsys):
+def test_first_use_creates_a_private_key_and_says_so_once(tmp_path, caplog):
     path = tmp_path / "keys" / "pseudonym.key"
-    first = pseudonym_key(Settings(pseudonym_key_file=str(path)))
-    err = capsys.readouterr().err
-    assert len(first) == 32 and str(path) in err and len(err.strip().splitlines()) == 1
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert pseudonym_key(Settings(pseudonym_key_file=str(path))) == first  # stable
-    assert capsys.readouterr().err == ""  # said once
+    with caplog.at_level(logging.WARNING, logger="aftersales.settings"):
+        first = pseudonym_key(Settings(pseudonym_key_file=str(path)))
+        assert len(first) == 32 and [r.levelno for r in caplog.records] == [logging.WARNING]
+        assert str(path) in caplog.records[0].getMessage()
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert pseudonym_key(Settings(pseudonym_key_file=str(path))) == first  # stable
+        assert len(caplog.records) == 1  # said once
     assert [p.name for p in path.parent.iterdir()] == ["pseudonym.key"]  # no temp file left
 
 
