@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,8 +25,9 @@ from aftersales.bench.baseline import (
     judge_records,
     load_records,
 )
+from aftersales.bench.calibrate_run import STRIDE, build_calibration_warehouse
 from aftersales.bench.floor import read_floor
-from aftersales.bench.harness import run_scale, targets
+from aftersales.bench.harness import CALIBRATE_DATES, run_scale, targets
 from aftersales.bench.memory import TreeSampler
 from aftersales.bench.report import scale_markdown, write_results
 from aftersales.bench.scales import SCALES, ensure_inbox
@@ -215,6 +216,73 @@ def test_harness_measures_a_tiny_batch(tiny_run, tmp_path):
     assert json.loads(json_path.read_text())["batch"]["seconds"] == b["seconds"]
     text = md_path.read_text()
     assert "| stage | seconds |" in text and "pipeline / floor" in text and "per-case baseline" in text
+
+
+def test_harness_measures_calibrate_over_copied_batch_dates(tiny_run):
+    """The `calibrate` figure: N stored batch dates copied from the batch, calibrated in a child process."""
+    root, figures = tiny_run
+    c = figures["calibrate"]
+    stored = figures["warehouse"]["rows"]["case_features"]
+    w = c["warehouse"]
+    assert w["dates"] == CALIBRATE_DATES and w["stride"] == STRIDE
+    day = date.fromisoformat(figures["inbox"]["spec"]["batch_date"])
+    assert (w["first_batch_date"], w["last_batch_date"]) == (
+        (day - timedelta(days=CALIBRATE_DATES - 1)).isoformat(),
+        day.isoformat(),
+    )
+    assert (c["date_from"], c["date_to"]) == (w["first_batch_date"], w["last_batch_date"])
+    assert stored < w["rows"]["case_features"] == w["rows"]["rulings"] <= stored * CALIBRATE_DATES
+    assert c["decided_cases"] >= c["calibrated_cases"] > 0
+    assert c["asof_dates"] > STRIDE  # decisions judged from stored rows of more than one copied week
+    assert c["seconds"] > 0 and c["memory"]["self_maxrss_mib"] > 50
+    assert not list(root.glob("work/tiny/calibrate/calibrate_warehouse.duckdb*"))  # N copies removed
+    text = scale_markdown(figures)
+    assert (
+        f"calibrate: {CALIBRATE_DATES} stored batch dates, {w['rows']['case_features']:,} stored case rows"
+        in text
+    )
+
+
+def test_copied_batch_dates_shift_cutoffs_per_date_and_times_per_week(tiny_run, tmp_path):
+    root, figures = tiny_run
+    source = root / "work" / "tiny" / "warehouse.duckdb"
+    day = date.fromisoformat(figures["inbox"]["spec"]["batch_date"])
+    target = tmp_path / "copied.duckdb"
+    built = build_calibration_warehouse(source, target, day, dates=6, stride=3)
+    con = duckdb.connect(str(target), read_only=True)
+    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+    try:
+        dates = [
+            r[0] for r in con.execute("SELECT DISTINCT batch_date FROM case_features ORDER BY 1").fetchall()
+        ]
+        assert dates == [day - timedelta(days=k) for k in range(5, -1, -1)]
+        # copy k: cut-off k days back; week w = k // 3: ids suffixed, every other time w * 3 days back
+        shifts = con.execute(
+            """
+            SELECT c.batch_date, c.case_id, epoch(s.cutoff_time - c.cutoff_time) / 86400,
+                   epoch(s.request_time - c.request_time) / 86400,
+                   epoch(s.paid_time - c.paid_time) / 86400, s.request_local_date - c.request_local_date,
+                   list_transform(s.evidence_detail, lambda x: x.uploaded_time)
+                       = list_transform(c.evidence_detail, lambda x: x.uploaded_time + to_days(((? - c.batch_date) // 3) * 3)),
+                   c.request_time <= c.cutoff_time
+            FROM case_features c JOIN src.case_features s
+              ON s.case_id = regexp_replace(c.case_id, '~w[0-9]+$', '') AND s.case_kind = c.case_kind
+            """,
+            [day],
+        ).fetchall()
+        assert len(shifts) == built["rows"]["case_features"]
+        for batch_date, case_id, cut, request, paid, local, evidence, opened in shifts:
+            k = (day - batch_date).days
+            week = k // 3
+            assert case_id.endswith(f"~w{week}") == (week > 0)
+            assert cut == k and request == 3 * week and local == 3 * week and opened
+            assert paid is None or paid == 3 * week
+            assert evidence is not False
+        assert con.execute(
+            "SELECT count(*) FROM case_features f ANTI JOIN rulings r USING (batch_date, case_id, case_kind)"
+        ).fetchone() == (0,)
+    finally:
+        con.close()
 
 
 def test_per_case_baseline_fires_exactly_the_rules_of_the_vectorised_engine(tiny_run):

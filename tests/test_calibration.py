@@ -476,13 +476,10 @@ def test_the_analyst_guide_calibration_queries_answer(warehouse):
         con.close()
 
 
-def test_a_candidate_pack_fixing_the_planted_rule_agrees_more_on_the_same_cases(warehouse, tmp_path):
-    """Drill-down's candidate change (TH upholds late appeals) measured before/after on the same cases."""
+def candidate_upholding_late_th_appeals(tmp_path: Path) -> Path:
+    """A copy of the shipped packs whose th.appeal_window upholds late appeals (the planted truth)."""
     import shutil
 
-    from aftersales.calibration.drilldown import compare_calibrations
-
-    shipped = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
     candidate = tmp_path / "rules"
     shutil.copytree(RULES, candidate)
     policy_file = candidate / "sea_local" / "policy.yaml"
@@ -494,6 +491,15 @@ def test_a_candidate_pack_fixing_the_planted_rule_agrees_more_on_the_same_cases(
         1,
     )
     policy_file.write_text(head + "  - id: th.appeal_window\n" + rule, "utf-8")
+    return candidate
+
+
+def test_a_candidate_pack_fixing_the_planted_rule_agrees_more_on_the_same_cases(warehouse, tmp_path):
+    """Drill-down's candidate change (TH upholds late appeals) measured before/after on the same cases."""
+    from aftersales.calibration.drilldown import compare_calibrations
+
+    shipped = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
+    candidate = candidate_upholding_late_th_appeals(tmp_path)
     tried = calibrate(warehouse, FIRST, LAST, candidate, min_cases=5, bins=10)
     assert tried.policy_version != shipped.policy_version
     result = compare_calibrations(warehouse, shipped.calibration_id, tried.calibration_id)
@@ -534,3 +540,64 @@ def test_status_wording_maps_onto_the_decision_vocabulary():
     con.executemany("INSERT INTO o VALUES (?, ?, ?, ?, ?)", rows)
     got = con.execute(f"SELECT {platform_decision_sql('o')} IS NOT DISTINCT FROM expected FROM o").fetchall()
     assert all(ok for (ok,) in got), list(zip(rows, got, strict=True))
+
+
+REPLAY_FROM, REPLAY_TO = date(2026, 11, 15), EXPORT_DATE
+
+
+def test_replay_reports_agreement_before_and_after_on_the_same_decided_cases(
+    warehouse, tmp_path, capsys, prefect_harness
+):
+    """`aftersales replay` (a real Prefect flow) of the fixing candidate prints both agreements."""
+    import re
+
+    from aftersales.cli import main
+    from aftersales.orchestration.replay import stored_rules_calibration
+
+    shipped = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
+    assert stored_rules_calibration(warehouse, date(2026, 9, 1), date(2026, 9, 30)) is None  # nothing stored
+    candidate = candidate_upholding_late_th_appeals(tmp_path)
+    args = ["replay", "--rules", str(candidate), "--db", str(warehouse)]
+    code = main([*args, "--from", REPLAY_FROM.isoformat(), "--to", REPLAY_TO.isoformat()])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    head = re.search(r"agreement with the platform on (\d+) decided cases \(decisions (\S+) \.\. (\S+),", out)
+    assert head, out
+    n, lo, hi = int(head.group(1)), date.fromisoformat(head.group(2)), date.fromisoformat(head.group(3))
+    assert (lo, hi) == (REPLAY_FROM, REPLAY_TO)
+    before = re.search(r"stored rules \S+: (\d+) of (\d+) agree, ([\d.]+) \[([\d.]+), ([\d.]+)\]", out)
+    after = re.search(r"candidate +\S+: (\d+) of (\d+) agree, ([\d.]+) \[([\d.]+), ([\d.]+)\]", out)
+    ids = re.search(r"calibrations (\S+) -> (\S+)\)", out)
+    assert before and after and ids, out
+    assert ids.group(1) == shipped.calibration_id and ids.group(2) != shipped.calibration_id
+    # recomputed from the stored cases: the same decided cases, point in time, both ways
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            SELECT count(*), count(*) FILTER (b.agree), count(*) FILTER (a.agree),
+                   min(b.decision_local_date), max(b.decision_local_date)
+            FROM calibration_cases b JOIN calibration_cases a USING (case_id, case_kind)
+            WHERE b.calibration_id = ? AND a.calibration_id = ? AND b.calibratable AND a.calibratable
+            """,
+            [ids.group(1), ids.group(2)],
+        ).fetchone()
+        in_range = con.execute(
+            "SELECT count(*) FROM calibration_cases WHERE calibration_id = ? AND calibratable "
+            "AND decision_local_date BETWEEN ? AND ?",
+            [shipped.calibration_id, REPLAY_FROM, REPLAY_TO],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    cases, k_before, k_after, first_decided, last_decided = rows
+    assert n == cases == in_range > 0
+    assert REPLAY_FROM <= first_decided and last_decided <= REPLAY_TO
+    assert (int(before.group(1)), int(before.group(2))) == (k_before, n)
+    assert (int(after.group(1)), int(after.group(2))) == (k_after, n)
+    assert k_after > k_before  # the candidate fixes the planted deviation in this range
+    assert float(before.group(3)) == pytest.approx(k_before / n, abs=5e-4)
+    lo_ci, hi_ci = wilson_interval(k_before, n)
+    assert (float(before.group(4)), float(before.group(5))) == (
+        pytest.approx(lo_ci, abs=5e-4),
+        pytest.approx(hi_ci, abs=5e-4),
+    )

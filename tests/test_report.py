@@ -22,6 +22,7 @@ HEADINGS = [
     "Action queue",
     "SLA breaches by type",
     "Decision mix",
+    "Calibration",
     "Seller health",
     "Evidence gaps",
     "Most-fired rules",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aftersales.bench.harness import BatchFailed, growth_target, run_scale
+from aftersales.bench.harness import CALIBRATE_DATES, BatchFailed, growth_target, run_scale
 from aftersales.bench.report import combined_markdown, scale_markdown, write_results
 from aftersales.bench.scales import SCALES
 
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases timed by the per-case baseline (0: all cases)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="seed of the baseline's case sample")
     parser.add_argument("--keep-work", action="store_true", help="keep the warehouse and Prefect home")
+    parser.add_argument("--calibrate-dates", type=int, default=CALIBRATE_DATES,
+                        help="stored batch dates of the calibrate figure (issue #16: 90; 0 skips it)")  # fmt: skip
     args = parser.parse_args(argv)
 
     scales = ["small", "default"] if args.scale == "all" else [args.scale]
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         for scale in scales:
             figures = run_scale(
                 scale, args.root, mode=args.mode, baseline_sample=sample, seed=args.seed,
-                keep_work=args.keep_work, log=lambda m: print(m, flush=True),
+                keep_work=args.keep_work, calibrate_dates=args.calibrate_dates,
+                log=lambda m: print(m, flush=True),
             )  # fmt: skip
             results[scale] = figures
             json_path, md_path = write_results(args.root / "results", scale, figures, scale_markdown(figures))

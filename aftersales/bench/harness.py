@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from aftersales.bench.baseline import time_baseline
+from aftersales.bench.calibrate_run import measure_calibrate
 from aftersales.bench.floor import read_floor, warm_page_cache
 from aftersales.bench.scales import ensure_inbox
 
@@ -39,6 +40,8 @@ TARGET_PEAK_MIB = 3 * 1024
 TARGET_FLOOR_RATIO = 5.0
 TARGET_BASELINE_RATIO = 50.0
 TARGET_GROWTH = 12.0
+# Stored batch dates of the `calibrate` figure (issue #16 asks for 90 at default scale: --calibrate-dates 90).
+CALIBRATE_DATES = 14
 
 STAGE_ROWS = {  # stage -> (what its rows are, how to read them from the batch summary)
     "ingest": ("input rows read", lambda r: r["ingest"].get("rows_read")),
@@ -181,6 +184,7 @@ def run_scale(
     baseline_sample: int | None = 20_000,
     seed: int = 7,
     keep_work: bool = False,
+    calibrate_dates: int = CALIBRATE_DATES,
     log=print,
 ) -> dict:
     """Benchmark one scale end to end and return every figure (JSON-serialisable)."""
@@ -217,6 +221,16 @@ def run_scale(
         f"[{scale}] per-case baseline: {baseline.per_case_ms:.3f} ms/case x {baseline.cases_total:,} cases "
         f"= {baseline.extrapolated_seconds:.1f} s; engine on the same stored cases {engine['seconds']:.2f} s"
     )
+    calibration = None
+    if calibrate_dates:
+        calibration = measure_calibrate(
+            warehouse, work / "calibrate", day, calibrate_dates, rules_dir, env=batch_env(work)
+        )
+        log(
+            f"[{scale}] calibrate over {calibrate_dates} stored batch dates "
+            f"({calibration['warehouse']['rows']['case_features']:,} stored case rows): "
+            f"{calibration['seconds']:.1f} s, peak RSS {calibration['memory']['self_maxrss_mib']:,.0f} MiB"
+        )
     load_end = list(os.getloadavg())
 
     timings = result["stage_timings"]
@@ -274,6 +288,7 @@ def run_scale(
         "floor_ratio": round(batch["seconds"] / floor.seconds, 2) if floor.seconds else None,
         "baseline": dataclasses.asdict(baseline),
         "engine_judge": engine,
+        "calibrate": calibration,
         # headline (issue #7): per-case baseline (read record + evaluate + decide) / scoring stage
         "baseline_ratio": round(baseline.extrapolated_seconds / score_seconds, 3) if score_seconds else None,
         "baseline_judge_ratio": round(baseline.extrapolated_judge_seconds / score_seconds, 3)

@@ -50,6 +50,22 @@ def summary_rows(f: dict) -> list[tuple[str, str]]:
         ("per-case baseline (evaluate + decide only) / scoring stage", _x(f["baseline_judge_ratio"])),
         ("per-case baseline / engine on the same stored cases (like for like)", _x(f["baseline_ratio_like_for_like"])),
         ("load average (1, 5, 15 min) at start / end", f"{_load(f['loadavg_start'])} / {_load(f['loadavg_end'])}"),
+        *calibrate_rows(f.get("calibrate")),
+    ]  # fmt: skip
+
+
+def calibrate_rows(c: dict | None) -> list[tuple[str, str]]:
+    """The `calibrate` figure (issue #16): N stored batch dates copied from the batch, calibrated."""
+    if not c:
+        return []
+    w = c["warehouse"]
+    return [
+        (f"calibrate: {w['dates']} stored batch dates, {w['rows']['case_features']:,} stored case rows "
+         f"({c['date_from']} .. {c['date_to']})",
+         f"{_s(c['seconds'])}, peak RSS {_mib(c['memory']['self_maxrss_mib'])} (ru_maxrss; sampled "
+         f"{_mib(c['memory']['self_peak_mib'])})"),
+        ("  decided / calibrated cases; stored warehouse built in",
+         f"{c['decided_cases']:,} / {c['calibrated_cases']:,}; {_s(w['build_seconds'])} ({_mib(w['mib'])})"),
     ]  # fmt: skip
 
 

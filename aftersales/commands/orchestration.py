@@ -190,9 +190,27 @@ def print_replay(summary: dict, warehouse: Path, show: int) -> None:
                 f"  {c['batch_date']}  {c['case_id']:<22} {c['market']:<3} {c['case_kind']:<14} "
                 + "; ".join(parts)
             )
+    click.echo("")
+    click.echo(replay_agreement_text(summary, warehouse))
     click.echo(
         f"\ntables: replay_rulings, replay_diff, replay_runs (replay_id = '{summary['replay_id']}') in {warehouse}"
     )
+
+
+def replay_agreement_text(summary: dict, warehouse: Path) -> str:
+    """Agreement with the platform before/after on the same decided cases, or why it is not shown."""
+    from datetime import date
+
+    from aftersales.calibration.run import CalibrationError
+    from aftersales.orchestration.replay import format_replay_agreement, replay_agreement
+    from aftersales.rulepack import RulePackError
+
+    first, last = date.fromisoformat(summary["date_from"]), date.fromisoformat(summary["date_to"])
+    try:
+        result = replay_agreement(warehouse, first, last, Path(summary["candidate_rules"]))
+    except (CalibrationError, RulePackError) as exc:
+        return f"agreement with the platform not measured: {exc}"
+    return format_replay_agreement(result, first, last)
 
 
 # ------------------------------------------------------------------------------------- register
@@ -345,6 +363,11 @@ def register(group: click.Group) -> None:
         (published tables are never written). Prints the decision shift matrix (published
         decision x candidate decision) and the cases whose ruling changed. Replaying the same
         candidate over the same dates again replaces that replay's rows.
+
+        When a calibration of the stored rules (`aftersales calibrate`) covers platform decisions
+        dated in --from .. --to, the candidate is calibrated too (point in time, stored beside it
+        in calibration_runs/_cases/_summary) and the agreement with the platform of the stored
+        rules and of the candidate on the same decided cases is printed.
 
         \b
         Examples:

@@ -64,6 +64,9 @@ class PageData:
     has_action_queue: bool = False
     # (pack, rule_id, version) -> clause of the versions that judged the batch (table rule_catalog)
     catalog_clauses: dict = field(default_factory=dict)
+    # the latest calibration (issue #16): its run row, overall and weekly figures; None: never calibrated
+    calibration: dict | None = None
+    calibration_warnings: list[dict] = field(default_factory=list)  # calibration.drift.agreement_warnings
 
 
 def _records(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
@@ -101,6 +104,62 @@ def _headline_figures(con: duckdb.DuckDBPyConnection, batch_date: date, has_queu
             [batch_date, DUE_SOON_HOURS],
         ).fetchone()[0]
     return figures
+
+
+CALIBRATION_METRICS = ("agreement", "kappa")
+
+
+def load_calibration(con: duckdb.DuckDBPyConnection, tables: set[str], batch_date: date) -> dict | None:
+    """The latest calibration's run row, overall agreement/kappa and weekly trend; None without one.
+
+    Only calibrations of rules that judged published batches count (a policy version of a
+    successful run or of this batch's rulings): a candidate tried by `aftersales replay` is
+    calibrated beside them and must not pass for the nightly's figure. Figures keep
+    `small_sample` (value and interval NULL below the calibration's minimum group size), so the
+    page shows counts for them, never a bare percentage.
+    """
+    if not {"calibration_runs", "calibration_summary"} <= tables:
+        return None
+    runs = _records(
+        con,
+        "SELECT calibration_id, policy_version, date_from, date_to, finished_at, decided_cases, calibrated_cases, "
+        "agreeing_cases, min_cases FROM calibration_runs WHERE policy_version IN ("
+        "SELECT policy_version FROM runs WHERE status = 'success' "
+        "UNION SELECT policy_version FROM rulings WHERE batch_date = ?) "
+        "ORDER BY finished_at DESC, calibration_id DESC LIMIT 1",
+        [batch_date],
+    )
+    if not runs:
+        return None
+    figures = _records(
+        con,
+        "SELECT dimension, group_value, metric, n, k, value, ci_low, ci_high, small_sample FROM calibration_summary "
+        "WHERE calibration_id = ? AND dimension IN ('overall', 'week') AND metric IN ('agreement', 'kappa') "
+        "ORDER BY dimension, group_value, metric",
+        [runs[0]["calibration_id"]],
+    )
+    overall = {f["metric"]: f for f in figures if f["dimension"] == "overall"}
+    weeks: dict[str, dict] = {}
+    for f in figures:
+        if f["dimension"] == "week":
+            weeks.setdefault(f["group_value"], {"week": f["group_value"]})[f["metric"]] = f
+    return runs[0] | {"overall": overall, "weeks": [weeks[w] for w in sorted(weeks)]}
+
+
+def calibration_warnings(warehouse_db: Path, calibration: dict | None, rules_dir: Path | None) -> list[dict]:
+    """Deciding rules below their pack's `calibration.agreement_warn_below` (the packs' line, not ours)."""
+    if calibration is None:
+        return []
+    from aftersales.calibration.drift import agreement_warnings
+    from aftersales.rulepack import RulePackError, load_rulebook
+
+    try:
+        book = load_rulebook(rules_dir)
+    except RulePackError:
+        return []
+    return agreement_warnings(
+        Path(warehouse_db), calibration["calibration_id"], book, calibration["min_cases"]
+    )
 
 
 def load_page_data(con: duckdb.DuckDBPyConnection, batch_date: date, run_id: str | None) -> PageData:
@@ -167,6 +226,7 @@ def load_page_data(con: duckdb.DuckDBPyConnection, batch_date: date, run_id: str
                 "source": row["source_key"],
             }
     return PageData(
+        calibration=load_calibration(con, tables, batch_date),
         catalog_clauses=catalog,
         previous=previous,
         following=after[0] if after else None,
@@ -275,6 +335,60 @@ def _gap_chart(data: PageData):
         max_value=1.0,
         colour="#d69e2e",
     )
+
+
+def _figure(f: dict | None, rate) -> str:
+    """One calibration figure with its interval and n; counts only for a small sample."""
+    if not f:
+        return "–"
+    if f["small_sample"] or f["value"] is None:
+        agree = f" ({f['k']:,} of {f['n']:,} agree)" if f.get("k") is not None else ""
+        return f"n={f['n']:,}: too few cases for a rate{agree}"
+    interval = f" [{rate(f['ci_low'])}, {rate(f['ci_high'])}]" if f["ci_low"] is not None else ""
+    return f"{rate(f['value'])}{interval}, n={f['n']:,}"
+
+
+def _calibration_view(data: PageData) -> dict | None:
+    """The calibration panel's lines: overall figures, weekly rows and chart, warnings."""
+    cal = data.calibration
+    if cal is None:
+        return None
+    agreement, kappa = (lambda v: f"{v:.1%}"), (lambda v: f"{v:.2f}")
+    weeks = [
+        {
+            "week": w["week"],
+            "agreement": _figure(w.get("agreement"), agreement),
+            "kappa": _figure(w.get("kappa"), kappa),
+        }
+        for w in cal["weeks"]
+    ]
+    rated = [w for w in cal["weeks"] if w.get("agreement") and not w["agreement"]["small_sample"]]
+    chart = (
+        bars(
+            [w["week"] for w in rated],
+            [w["agreement"]["value"] for w in rated],
+            label=f"Agreement with the platform per decision week, calibration {cal['calibration_id']}",
+            value_text=lambda v: f"{v:.0%}",
+            max_value=1.0,
+            colour="#2f855a",
+        )
+        if rated
+        else None
+    )
+    warnings = [
+        f"Rule {w['rule']} ({w['pack_id']}) agrees with the platform on {w['k']:,} of {w['n']:,} cases, "
+        f"{w['agreement']:.1%} [{w['ci_low']:.1%}, {w['ci_high']:.1%}], below the pack's line of "
+        f"{w['threshold']:.0%}" + (" (the whole interval is below it)" if w["clearly_below"] else "")
+        for w in data.calibration_warnings
+    ]
+    return {
+        "run": cal,
+        "agreement": _figure(cal["overall"].get("agreement"), agreement),
+        "kappa": _figure(cal["overall"].get("kappa"), kappa),
+        "weeks": weeks,
+        "chart": chart,
+        "warnings": warnings,
+    }
 
 
 def _decision_table(data: PageData) -> list[dict]:
@@ -448,6 +562,7 @@ def render_page(
             headline=_headline(data),
             previous_date=(data.previous or {}).get("batch_date"),
             due_soon_hours=DUE_SOON_HOURS,
+            calibration=_calibration_view(data),
         )
     )
 
@@ -530,6 +645,7 @@ def write_report_page(
         data = load_page_data(con, batch_date, run_id)
     finally:
         con.close()
+    data.calibration_warnings = calibration_warnings(warehouse_db, data.calibration, rules_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     page_run = (data.run or {}).get("run_id")
