@@ -92,6 +92,9 @@ NOT_CALIBRATABLE = {
     "no_decision_time": "decided, but the export gives no decision instant",
     "not_submitted": "appeal decided without a submission time",
     "no_features_before_decision": "no stored case features on a batch date before the decision",
+    # With `calibrate --inbox` (calibration/rebuild.py):
+    "not_in_exports_before_decision": "rebuilt from the exports, but the case did not exist before the decision",
+    "rebuild_cutoff_not_before_decision": "the rebuilt batch's cut-off does not precede the decision",
 }
 
 
@@ -219,6 +222,7 @@ def select_cases(con, first: date, last: date) -> None:
                coalesce(timezone(d.shop_timezone, coalesce(d.decision_time, d.appeal_submitted_time))::DATE,
                         d.seen_batch_date) AS decision_local_date,
                c.batch_date AS asof_batch_date, c.run_id AS asof_run_id, c.cutoff_time,
+               CASE WHEN c.batch_date IS NOT NULL THEN 'stored' END AS features_from,
                CASE WHEN c.batch_date IS NOT NULL THEN NULL
                     WHEN d.case_kind = 'appeal' AND d.appeal_submitted_time IS NULL THEN 'not_submitted'
                     WHEN d.case_kind <> 'appeal' AND d.decision_time IS NULL THEN 'no_decision_time'

@@ -2,7 +2,9 @@
 
 1. validate the packs and refuse any rule that reads a platform outcome column;
 2. copy each decided case's stored features of the last batch date before the decision, cut at
-   that batch's cut-off (`point_in_time`), into a private database beside the warehouse;
+   that batch's cut-off (`point_in_time`), into a private database beside the warehouse; with an
+   inbox, cases never stored before their decision are rebuilt from its exports by the nightly's
+   ingest + score as of the batch before the decision and cut the same way (`rebuild`);
 3. re-judge them with the replay's seam (`replay.rescore_cases`), in one pass: the rule versions
    in force, cut-offs and deadlines come from each case's own dates, exactly as the nightly;
 4. write `calibration_cases` and `calibration_summary` (`agreement`), then swap them with one
@@ -28,6 +30,7 @@ from aftersales.calibration.agreement import SUMMARY_DDL, build_summary
 from aftersales.calibration.drift import agreement_warnings
 from aftersales.calibration.outcomes import refuse_outcome_rules
 from aftersales.calibration.point_in_time import snapshot_point_in_time
+from aftersales.calibration.rebuild import rebuild_missing_features
 from aftersales.orchestration.replay import rescore_cases
 from aftersales.policy import validate_policy_packs
 from aftersales.publish import publish_batch
@@ -45,7 +48,7 @@ CALIBRATION_DDL: dict[str, str] = {
             started_at TIMESTAMPTZ NOT NULL,
             finished_at TIMESTAMPTZ NOT NULL,
             decided_cases BIGINT NOT NULL,         -- the platform decided them in the period
-            calibrated_cases BIGINT NOT NULL,      -- judged from features stored before the decision
+            calibrated_cases BIGINT NOT NULL,      -- judged from features before the decision (stored or rebuilt)
             agreeing_cases BIGINT NOT NULL,
             min_cases INTEGER NOT NULL,            -- groups below this size show counts, not rates
             reliability_bins INTEGER NOT NULL,
@@ -76,7 +79,8 @@ CALIBRATION_DDL: dict[str, str] = {
             pack_id VARCHAR,
             rule_ids VARCHAR[],
             policy_version VARCHAR,
-            agree BOOLEAN                          -- NULL when not calibratable
+            agree BOOLEAN,                         -- NULL when not calibratable
+            features_from VARCHAR                  -- stored, rebuilt_from_exports (calibrate --inbox); NULL: none
         )""",
     "calibration_summary": SUMMARY_DDL,
 }
@@ -98,6 +102,8 @@ class CalibrationSummary:
     agreeing_cases: int
     not_calibratable: dict[str, int] = field(default_factory=dict)
     cases_per_asof_date: dict[str, int] = field(default_factory=dict)
+    # calibrate --inbox: cases rebuilt from the exports, per rebuilt batch date
+    rebuilt_per_batch_date: dict[str, int] = field(default_factory=dict)
     agreement_warnings: list[dict] = field(default_factory=list)  # see calibration/drift.py
     warehouse: str = ""
 
@@ -141,7 +147,8 @@ def build_cases(private_db: Path, calibration_id: str, key_date: date) -> None:
                    r.decision IS NOT NULL AS calibratable,
                    CASE WHEN r.decision IS NULL THEN coalesce(p.not_calibratable, 'not_judged') END,
                    r.decision, r.confidence, r.decided_by, r.pack_id, r.rule_ids, r.policy_version,
-                   CASE WHEN r.decision IS NOT NULL THEN r.decision = p.platform_decision END
+                   CASE WHEN r.decision IS NOT NULL THEN r.decision = p.platform_decision END,
+                   p.features_from
             FROM calibration_pick p
             LEFT JOIN rulings r ON r.batch_date = ? AND r.case_id = p.case_id AND r.case_kind = p.case_kind
             """,
@@ -159,6 +166,8 @@ def publish_calibration(private_db: Path, warehouse: Path, run_row: dict) -> Non
     def write(con: duckdb.DuckDBPyConnection) -> None:
         for ddl in CALIBRATION_DDL.values():
             con.execute(ddl)
+        # A warehouse calibrated before `features_from` existed gains the column (NULL on old runs).
+        con.execute("ALTER TABLE calibration_cases ADD COLUMN IF NOT EXISTS features_from VARCHAR")
         catalog = con.execute("SELECT current_database()").fetchone()[0]
         con.execute(f"ATTACH '{private_db}' AS cal (READ_ONLY)")
         try:
@@ -197,8 +206,15 @@ def calibrate(
     bins: int,
     calibration_id: str | None = None,
     keep_private_db: bool = False,
+    inbox: Path | None = None,
+    settings=None,
 ) -> CalibrationSummary:
-    """Calibrate the rulings of `rules_dir` on cases the platform decided between `first` and `last`."""
+    """Calibrate the rulings of `rules_dir` on cases the platform decided between `first` and `last`.
+
+    With `inbox`, decided cases without stored features before their decision are rebuilt from its
+    exports (`rebuild.rebuild_missing_features`: ingest + score as of the batch before the decision,
+    cut the same way); `settings` are the ingest's (pseudonym key, DuckDB options) [load_settings()].
+    """
     if last < first:
         raise CalibrationError(f"--to {last} is before --from {first}")
     if min_cases < 1 or bins < 1:
@@ -213,6 +229,12 @@ def calibrate(
     shutil.rmtree(private_db.parent, ignore_errors=True)  # a fresh start: never stale rows
     try:
         per_date = snapshot_point_in_time(warehouse, private_db, first, last, key_date=last)
+        rebuilt: dict[date, int] = {}
+        if inbox is not None:
+            rebuilt = rebuild_missing_features(private_db, Path(inbox), Path(rules_dir), last, settings)
+            for day, n in rebuilt.items():
+                if n:
+                    per_date[day] = per_date.get(day, 0) + n
         if per_date:
             rescore_cases(private_db, last, calibration_id, Path(rules_dir))
         build_cases(private_db, calibration_id, key_date=last)
@@ -264,6 +286,7 @@ def calibrate(
         agreeing_cases=agreeing,
         not_calibratable=reasons,
         cases_per_asof_date={d.isoformat(): n for d, n in sorted(per_date.items())},
+        rebuilt_per_batch_date={d.isoformat(): n for d, n in sorted(rebuilt.items())},
         agreement_warnings=warnings,
         warehouse=str(warehouse),
     )

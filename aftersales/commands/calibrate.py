@@ -23,6 +23,11 @@ def format_summary(summary, rows: list[tuple]) -> str:
         f"decided cases calibrated, {summary.agreeing_cases} agree"
         + (f"; not calibratable: {json.dumps(summary.not_calibratable)}" if summary.not_calibratable else "")
     ]
+    if summary.rebuilt_per_batch_date:
+        lines.append(
+            f"  rebuilt from the exports: {sum(summary.rebuilt_per_batch_date.values())} cases "
+            f"over {len(summary.rebuilt_per_batch_date)} batch dates (features_from = 'rebuilt_from_exports')"
+        )
     for dimension, group, metric, n, value, lo, hi, small in rows:
         if small:
             shown = f"n={n} (below the minimum group size: counts only)"
@@ -60,8 +65,15 @@ def format_summary(summary, rows: list[tuple]) -> str:
 @click.option(
     "--bins", default=10, show_default=True, type=click.IntRange(min=1), help="Reliability (confidence) bins."
 )
+@click.option(
+    "--inbox",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Exports folder: rebuild decided cases with no stored features before the decision from it "
+    "(ingest + score as of the batch before the decision, never published).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def calibrate_command(first, last, db, rules_dir, min_cases, bins, as_json) -> None:
+def calibrate_command(first, last, db, rules_dir, min_cases, bins, inbox, as_json) -> None:
     """Judge every case the platform decided as it stood before the decision; compare; publish.
 
     Writes calibration_runs, calibration_cases and calibration_summary into the warehouse
@@ -71,8 +83,10 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, as_json) -> N
     \b
     Example:
       aftersales calibrate --from 2026-10-01 --to 2026-11-27 --db warehouse/aftersales.duckdb
+      aftersales calibrate --from 2026-10-01 --to 2026-11-27 --inbox data/inbox
     """
     from aftersales.calibration.run import CalibrationError, calibrate
+    from aftersales.pipeline import BatchRefused
     from aftersales.rulepack import RulePackError
 
     settings = load_settings()
@@ -85,8 +99,10 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, as_json) -> N
             Path(rules_dir or settings.rules_dir),
             min_cases=min_cases,
             bins=bins,
+            inbox=inbox,
+            settings=settings,
         )
-    except (CalibrationError, RulePackError) as exc:
+    except (CalibrationError, RulePackError, BatchRefused) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
