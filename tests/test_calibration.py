@@ -376,6 +376,11 @@ def test_calibration_finds_the_planted_deviation_within_the_noise(warehouse):
     assert all(
         e["recommended"] == "buyer_favour" and e["platform"] == "seller_favour" for e in top["examples"]
     )
+    # the candidate change reads the platform's usual answer off the disagreements
+    assert top["candidate_change"].startswith(
+        f"the platform decided seller_favour in {top['disagreements']} of {top['disagreements']} disagreements"
+    )
+    assert f"where {top['rule']} gives decision=seller_favour" in top["candidate_change"]
     # on the planted rules the platform agrees only by noise: the interval of agreement holds NOISE
     con = duckdb.connect(str(warehouse), read_only=True)
     n, k = con.execute(

@@ -9,6 +9,7 @@ fewer decisive cases than the minimum group size come last, flagged.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from aftersales import database
@@ -39,23 +40,45 @@ def disagreement_ranking(
                               'recommended': recommended_decision, 'platform': platform_decision,
                               'platform_outcome': platform_outcome, 'trace': rule_ids,
                               'asof_batch_date': asof_batch_date}} ORDER BY case_id)
-                           FILTER (against) AS cases
+                           FILTER (against) AS cases,
+                       list(platform_decision) FILTER (against) AS platform_decisions
                 FROM d GROUP BY rule
             )
             SELECT rule, n AS decisive_cases, k AS disagreements, n < ? AS small_sample,
                    CASE WHEN n >= ? THEN k / n END AS rate,
                    CASE WHEN n >= ? THEN {wilson_sql("k", "n", "low")} END AS ci_low,
                    CASE WHEN n >= ? THEN {wilson_sql("k", "n", "high")} END AS ci_high,
-                   cases[1:?] AS examples
+                   cases[1:?] AS examples, platform_decisions
             FROM g WHERE k > 0
             ORDER BY small_sample, ci_low DESC NULLS LAST, k DESC, rule
             """,
             [calibration_id, min_cases, min_cases, min_cases, min_cases, examples],
         )
         names = [c[0] for c in rel.description]
-        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
     finally:
         con.close()
+    for row in rows:
+        row["candidate_change"] = candidate_change(row["rule"], row.pop("platform_decisions") or [])
+    return rows
+
+
+def candidate_change(rule: str, platform_decisions: list[str]) -> str:
+    """What to try in a candidate pack, read off the disagreements: the platform's usual answer.
+
+    A suggestion for a person, not an edit: the rule's clause and source decide whether the
+    platform's practice or the pack is right, and `aftersales replay --rules CANDIDATE` then
+    measures the change on the same decided cases.
+    """
+    if not platform_decisions:
+        return ""
+    counts = Counter(platform_decisions)
+    decision, n = counts.most_common(1)[0]
+    return (
+        f"the platform decided {decision} in {n} of {len(platform_decisions)} disagreements: try a candidate "
+        f"pack where {rule} gives decision={decision} (or a narrower condition), bump its version, and "
+        "compare with `aftersales replay --rules CANDIDATE`"
+    )
 
 
 def compare_calibrations(warehouse: Path, before_id: str, after_id: str) -> dict:

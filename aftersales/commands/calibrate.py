@@ -133,3 +133,5 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, inbox, as_jso
                 f"  {r['rule']}: {r['disagreements']} of {r['decisive_cases']} decisive cases "
                 f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], e.g. case {example}"
             )
+            if r["candidate_change"]:
+                click.echo(f"    candidate: {r['candidate_change']}")
