@@ -585,3 +585,29 @@ def test_stray_quote_in_the_header_row(hostile):
         2,
     )
     assert staged_lines(db, "stg_order_lines", "orders_header_stray.csv") == [2, 3]
+
+
+def test_a_huge_line_costs_its_own_record_not_memory_per_byte(tmp_path):
+    """A 40 MiB line (no newline for 5 chunks) is rejected as oversized; only ~2x the record limit of it is
+    kept by numbering, and the records after it keep their lines."""
+    chunk = 8 << 20
+    huge = b"C1,M2,,Buyer,text,11/20/2026 9:00:00 AM," + b'x"y' * ((40 << 20) // 3) + b"\n"
+    text = (
+        b"Conversation ID,Message ID,Order ID,Sender Role,Message Type,Sent Time,Content\n"
+        b"C1,M1,,Buyer,text,11/20/2026 9:00:00 AM,hello\n"
+        + huge
+        + b"C1,M3,,Seller,text,11/20/2026 9:05:00 AM,hi\n"
+    )
+    numbered = number_records((text[i : i + chunk] for i in range(0, len(text), chunk)), tmp_path / "n.csv")
+    assert numbered.path.stat().st_size < 3 * MAX_RECORD_BYTES  # the rest of the huge line was never kept
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT __line FROM {read_csv_sql(numbered, 'rj')} ORDER BY 1").fetchall()
+    from aftersales.ingest.readers import rejected_records
+
+    rejected = rejected_records(con, "rj") + [
+        RejectedRecord(b.line, "BROKEN", b.reason, "") for b in numbered.broken
+    ]
+    assert [r[0] for r in rows] == [2, 4]
+    assert [r.line for r in rejected] == [3]
+    if rejected[0].error_type == "LINE SIZE OVER MAXIMUM":
+        assert reject_reason(rejected[0]).startswith("oversized line: over ")

@@ -64,6 +64,8 @@ _MAX_LEADING_BLANKS = 32
 # A quoted value still open after this many bytes was opened by a stray quote (a real export row
 # is a few KiB; DuckDB rejects lines over 1 MiB anyway). Bounds what a block carries forward.
 MAX_RECORD_BYTES = 1 << 20
+# Bytes kept of a line with no newline in sight once it outgrows every limit (2x the record limit).
+_OVERSIZED_KEEP = 2 * MAX_RECORD_BYTES + 1
 MAX_BROKEN_TEXT = 64 << 10
 
 # One field as DuckDB reads it: quoted (one optional space before the opening quote, spaces
@@ -533,11 +535,22 @@ def number_records(chunks: Iterable[bytes], out_path: Path) -> NumberedCsv | Non
     with open(out_path, "wb") as out:
         numberer = _Numberer(out)
         carry = b""
+        skipping = False  # inside a line already longer than any record may be: drop its bytes
         for chunk in chunks:
+            if skipping:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                chunk, skipping = chunk[end:], False
             data = carry + chunk
             cut = data.rfind(b"\n")
             if cut < 0:
-                carry = data
+                if len(data) > _OVERSIZED_KEEP:
+                    # A line past the record limit is rejected whatever follows in it: keep enough to
+                    # be seen as oversized, never the rest (one line must not cost memory per byte).
+                    carry, skipping = data[:_OVERSIZED_KEEP], True
+                else:
+                    carry = data
                 continue
             carry = numberer.block(data[: cut + 1], final=False) + data[cut + 1 :]
         if carry:
