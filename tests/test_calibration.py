@@ -65,7 +65,14 @@ def warehouse(tmp_path_factory) -> Path:
     for day in BATCH_DATES:
         score_batch(work, day, f"run-{day}", RULES)
     wh = tmp / "wh.duckdb"
-    con = database.connect(wh)
+    store_scored_batches(work, wh)
+    mp.undo()
+    return wh
+
+
+def store_scored_batches(work: Path, warehouse: Path) -> None:
+    """A warehouse holding the work database's stored case features and rulings (what calibrate reads)."""
+    con = database.connect(warehouse)
     try:
         create_result_tables(con)
         con.execute(f"ATTACH '{work}' AS work (READ_ONLY)")
@@ -75,8 +82,6 @@ def warehouse(tmp_path_factory) -> Path:
         con.execute("DETACH work")
     finally:
         con.close()
-    mp.undo()
-    return wh
 
 
 # --- leakage: every feature is cut at the as-of instant ---------------------------------------

@@ -16,14 +16,12 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from click.testing import CliRunner
+from test_calibration import store_scored_batches
 
-from aftersales import database
 from aftersales.calibration.outcomes import OUTCOME_COLUMNS
 from aftersales.calibration.rebuild import rebuild_batch_date
 from aftersales.calibration.run import calibrate
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, FEATURE_NAMES, FEATURE_TYPES
-from aftersales.publish.swap import insert_common_columns
-from aftersales.warehouse_schema import create_result_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -59,16 +57,7 @@ def setup(tmp_path_factory) -> dict:
     for day in (STORED_DATE, EXPORT_DATE):
         score_batch(work, day, f"run-{day}", RULES)
     wh = tmp / "wh.duckdb"
-    con = database.connect(wh)
-    try:
-        create_result_tables(con)
-        con.execute(f"ATTACH '{work}' AS work (READ_ONLY)")
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
-        for table in ("case_features", "rulings"):
-            insert_common_columns(con, f"{catalog}.{table}", f"work.{table}")
-        con.execute("DETACH work")
-    finally:
-        con.close()
+    store_scored_batches(work, wh)
     yield {"inbox": inbox, "warehouse": wh, "settings": load_settings(), "tmp": tmp}
     mp.undo()
 
