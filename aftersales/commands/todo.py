@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import click
-import duckdb
 
 from aftersales.actions.queue import QUEUE_TABLE
+from aftersales.commands.sql import open_warehouse_read_only
 
 # Chinese names of the action kinds (the English output prints the code itself).
 ACTION_KINDS_ZH = {
@@ -47,11 +47,8 @@ def load_todo(db: Path | str, shop_id: str, within_hours: float, batch_date: dt.
     """(batch_date, rows, hint): one shop's actions due within `within_hours` of the batch end; the hint is
     non-empty when the shop has no action in any batch (a mistyped id)."""
     path = Path(db)
-    if not path.exists():
-        raise TodoError(f"database {path} does not exist")
-    con = duckdb.connect(str(path), read_only=True)
+    con = open_warehouse_read_only(path)  # missing, not a file, not DuckDB: one line naming it
     try:
-        con.execute("SET TimeZone = 'UTC'")
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if QUEUE_TABLE not in tables:
             raise TodoError(f"{path} has no {QUEUE_TABLE} table: run a batch with this version first")
