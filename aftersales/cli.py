@@ -18,9 +18,9 @@ import click
 
 # Modules exposing `register(group: click.Group) -> None`.
 COMMAND_MODULES = (
-    "aftersales.commands.run",
-    "aftersales.generate.command",
-    "aftersales.policy.command",
+    "aftersales.commands.run_batch",
+    "aftersales.commands.generate",
+    "aftersales.commands.rules",
     "aftersales.commands.orchestration",
     "aftersales.commands.export",
     "aftersales.commands.sql",
@@ -196,13 +196,7 @@ def _accept_verbose_everywhere(command: click.Command) -> None:
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # not built yet
-                continue
-            raise
-        module.register(cli)
+        importlib.import_module(name).register(cli)
     for command in cli.commands.values():
         _accept_verbose_everywhere(command)
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from aftersales import run_lock
+from aftersales.analytics.views import create_views
 from aftersales.publish import (
     clear_attempts,
     pending_attempts,
@@ -185,15 +186,8 @@ def stage_publish(paths: BatchPaths, batch_date: date, this_run: dict):
     run_id = this_run["run_id"]
     settled = pending_attempts(paths.warehouse, exclude={run_id})
 
-    def refresh_views(con) -> None:
-        try:
-            from aftersales.analytics.views import create_views
-        except ModuleNotFoundError:
-            return
-        create_views(con)
-
     summary = publish_batch(
-        paths.work_db, paths.warehouse, batch_date, [*settled, this_run], after_swap_in=refresh_views
+        paths.work_db, paths.warehouse, batch_date, [*settled, this_run], after_swap_in=create_views
     )
     clear_attempts(paths.warehouse, settled, also={run_id})
     remove_stale_work(paths)

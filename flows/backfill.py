@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from aftersales import progress
-from aftersales.orchestration.backfill import plan_backfill, published_runs
+from aftersales.orchestration.backfill_plan import plan_backfill, published_runs
 from flows.nightly import nightly_batch
 
 FLOW_NAME = "aftersales-backfill"

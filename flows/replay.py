@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from aftersales.orchestration import replay as rp
+from aftersales.orchestration import what_if as rp
 from aftersales.pipeline import BatchRefused, validated_rulebook
 from aftersales.rulepack import RulePackError
 

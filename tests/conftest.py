@@ -36,7 +36,7 @@ def inbox(tmp_path_factory) -> Path:
         return SAMPLE_INBOX
     from datetime import date
 
-    from aftersales.generate.inbox import generate_inbox
+    from aftersales.generate.sample_inbox import generate_inbox
     from aftersales.generate.spec import GeneratorSpec
 
     folder = tmp_path_factory.mktemp("generated") / "inbox"

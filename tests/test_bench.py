@@ -29,7 +29,7 @@ from aftersales.bench.calibrate_run import STRIDE, build_calibration_warehouse
 from aftersales.bench.floor import read_floor
 from aftersales.bench.harness import CALIBRATE_DATES, run_scale, targets
 from aftersales.bench.memory import TreeSampler
-from aftersales.bench.report import scale_markdown, write_results
+from aftersales.bench.results_files import scale_markdown, write_results
 from aftersales.bench.scales import SCALES, ensure_inbox
 from aftersales.generate import GeneratorSpec, generate_inbox
 from aftersales.policy.features import FEATURE_TYPES, empty_case_table_sql

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from aftersales.sla.calendar import (
+from aftersales.sla.market_calendar import (
     calendar_span,
     install_business_calendar,
     is_business_day,

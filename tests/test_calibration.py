@@ -27,7 +27,7 @@ from aftersales.calibration.point_in_time import (
     masked_select_sql,
     timestamp_features,
 )
-from aftersales.calibration.run import CALIBRATION_DDL, calibrate
+from aftersales.calibration.rejudge import CALIBRATION_DDL, calibrate
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, FEATURE_NAMES, FEATURE_TYPES
 from aftersales.publish.swap import insert_common_columns
 from aftersales.rulepack import RulePackError
@@ -44,8 +44,8 @@ FIRST, LAST = date(2026, 10, 1), EXPORT_DATE
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     """Stored case features and rulings of ten batch dates, scored for real from one generated export."""
-    from aftersales.generate.inbox import generate_inbox
     from aftersales.generate.platform import PlatformPolicy
+    from aftersales.generate.sample_inbox import generate_inbox
     from aftersales.generate.spec import GeneratorSpec
     from aftersales.ingest import ingest_inbox
     from aftersales.policy import score_batch
@@ -562,7 +562,7 @@ def test_replay_reports_agreement_before_and_after_on_the_same_decided_cases(
     import re
 
     from aftersales.cli import main
-    from aftersales.orchestration.replay import stored_rules_calibration
+    from aftersales.orchestration.what_if import stored_rules_calibration
 
     shipped = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
     assert stored_rules_calibration(warehouse, date(2026, 9, 1), date(2026, 9, 30)) is None  # nothing stored

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aftersales.generate.inbox import generate_inbox
 from aftersales.generate.platform import (
     UPHELD_IN_WINDOW,
     PlatformPolicy,
@@ -17,6 +16,7 @@ from aftersales.generate.platform import (
     dispute_buyer_wins,
     upheld_in_window,
 )
+from aftersales.generate.sample_inbox import generate_inbox
 from aftersales.generate.spec import GeneratorSpec
 
 
@@ -87,7 +87,7 @@ def test_generate_command_takes_the_platform_policy(tmp_path):
 
     from click.testing import CliRunner
 
-    from aftersales.generate.command import generate
+    from aftersales.commands.generate import generate
 
     out, report = tmp_path / "inbox", tmp_path / "report.json"
     args = [

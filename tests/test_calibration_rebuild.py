@@ -20,7 +20,7 @@ from test_calibration import store_scored_batches
 
 from aftersales.calibration.outcomes import OUTCOME_COLUMNS
 from aftersales.calibration.rebuild import rebuild_batch_date
-from aftersales.calibration.run import calibrate
+from aftersales.calibration.rejudge import calibrate
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, FEATURE_NAMES, FEATURE_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,8 @@ GB_SHOP, GB_TZ = "GBLCR49QCG", ZoneInfo("Europe/London")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict:
     """A generated inbox and a warehouse storing the features and rulings of 2026-11-20 and 11-27 only."""
-    from aftersales.generate.inbox import generate_inbox
     from aftersales.generate.platform import PlatformPolicy
+    from aftersales.generate.sample_inbox import generate_inbox
     from aftersales.generate.spec import GeneratorSpec
     from aftersales.ingest import ingest_inbox
     from aftersales.policy import score_batch

@@ -19,8 +19,8 @@ from aftersales.cli import main as cli_main
 from aftersales.generate.bad_rows import BAD_CLASSES
 from aftersales.generate.chats import GENERIC_CONTENT
 from aftersales.generate.exports import KINDS, ORDER_COLUMNS
-from aftersales.generate.inbox import GenerationReport, generate_inbox
 from aftersales.generate.personal import personal_values
+from aftersales.generate.sample_inbox import GenerationReport, generate_inbox
 from aftersales.generate.spec import GeneratorSpec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,21 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from aftersales.orchestration.backfill import missing_inboxes, plan_backfill, published_runs
+from aftersales.orchestration.backfill_plan import missing_inboxes, plan_backfill, published_runs
 from aftersales.orchestration.dates import (
     InboxTemplateError,
     batch_date_for,
     dates_between,
     inbox_for,
-)
-from aftersales.orchestration.replay import (
-    build_diff,
-    changed_cases,
-    format_matrix,
-    publish_replay,
-    replay_facts,
-    shift_matrix,
-    snapshot_cases,
 )
 from aftersales.orchestration.server import (
     PrefectServer,
@@ -36,6 +27,15 @@ from aftersales.orchestration.server import (
     ensure_server,
     is_healthy,
     start_server,
+)
+from aftersales.orchestration.what_if import (
+    build_diff,
+    changed_cases,
+    format_matrix,
+    publish_replay,
+    replay_facts,
+    shift_matrix,
+    snapshot_cases,
 )
 from aftersales.publish import publish_batch
 from aftersales.settings import Settings, load_settings

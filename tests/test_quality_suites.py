@@ -13,13 +13,13 @@ import pytest
 
 from aftersales.ingest.kinds import KINDS
 from aftersales.ingest.ledger import LedgerEntry
-from aftersales.quality.report import (
+from aftersales.quality.suites import UNPARSED, build_suite
+from aftersales.quality.validate import QualityGate
+from aftersales.quality.validation_page import (
     render_validation_report,
     save_validation_report,
     write_validation_report,
 )
-from aftersales.quality.suites import UNPARSED, build_suite
-from aftersales.quality.validate import QualityGate
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from test_report import Page
 
 from aftersales.calibration.agreement import cohen_kappa, wilson_interval
 from aftersales.calibration.drift import agreement_warnings
-from aftersales.calibration.run import calibrate
+from aftersales.calibration.rejudge import calibrate
 from aftersales.report.page import write_report_page
 from aftersales.rulepack import load_rulebook
 from aftersales.warehouse_schema import create_result_tables

@@ -25,7 +25,7 @@ import pytest
 from markupsafe import escape
 from test_report import Page, require_chromium
 
-from aftersales.quality.report import report_path
+from aftersales.quality.validation_page import report_path
 from aftersales.report.page import INDEX_PAGE, LATEST_PAGE, page_name, write_report_page
 from aftersales.rulepack import DEFAULT_RULES_DIR, load_rulebook
 from aftersales.warehouse_schema import create_result_tables

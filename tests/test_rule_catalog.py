@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from aftersales.cli import main
-from aftersales.orchestration import replay as rp
+from aftersales.orchestration import what_if as rp
 from aftersales.policy.lint import lint_rules
 from aftersales.rulepack import RULE_FILES, load_rulebook
 from aftersales.vocabulary import MARKET_CURRENCY

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from aftersales.bench.harness import CALIBRATE_DATES, BatchFailed, growth_target, run_scale
-from aftersales.bench.report import combined_markdown, scale_markdown, write_results
+from aftersales.bench.results_files import combined_markdown, scale_markdown, write_results
 from aftersales.bench.scales import SCALES
 
 

@@ -135,7 +135,7 @@ def build_calibration_warehouse(
 def calibrate_in_process(warehouse: Path, first: date, last: date, rules_dir: Path, out: Path) -> dict:
     """Run `calibrate` here, sampling this process's RSS; write and return the measurements."""
     from aftersales.bench.memory import TreeSampler
-    from aftersales.calibration.run import calibrate
+    from aftersales.calibration.rejudge import calibrate
 
     with TreeSampler() as sampler:
         t0 = time.perf_counter()

@@ -112,7 +112,7 @@ def engine_judge_seconds(warehouse: Path, batch_date: date, rules_dir: Path) -> 
     """
     import great_expectations  # noqa: F401 - loaded by ingestion in a real run: not charged here
 
-    from aftersales.policy.replay import restore_cases
+    from aftersales.policy.case_restore import restore_cases
     from aftersales.policy.score import judge_cases, validate_policy_packs
 
     policy = validate_policy_packs(rules_dir)

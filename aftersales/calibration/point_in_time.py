@@ -2,7 +2,7 @@
 
 For each decided case the stored `case_features` row of the last batch date whose cut-off
 (24:00 shop time) lies before the platform's decision is taken, and judged again under the
-packs in force (`aftersales.orchestration.replay.rescore_cases`, the replay's seam). A stored
+packs in force (`aftersales.orchestration.what_if.rescore_cases`, the replay's seam). A stored
 row can still know more than the platform's desk did at that instant when the batch was run
 late or backfilled from a later export, so every row is cut at its cut-off first:
 

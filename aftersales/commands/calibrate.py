@@ -85,7 +85,7 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, inbox, as_jso
       aftersales calibrate --from 2026-10-01 --to 2026-11-27 --db warehouse/aftersales.duckdb
       aftersales calibrate --from 2026-10-01 --to 2026-11-27 --inbox data/inbox
     """
-    from aftersales.calibration.run import CalibrationError, calibrate
+    from aftersales.calibration.rejudge import CalibrationError, calibrate
     from aftersales.pipeline import BatchRefused
     from aftersales.rulepack import RulePackError
 

@@ -110,8 +110,8 @@ def print_backfill(summary: dict) -> None:
 
 def backfill_command(first, last, inbox, warehouse, force, rules_dir, report_dir, dry_run, verbose) -> None:
     from aftersales import pipeline
-    from aftersales.commands.run import quiet_prefect_defaults
-    from aftersales.orchestration.backfill import missing_inboxes, plan_backfill
+    from aftersales.commands.run_batch import quiet_prefect_defaults
+    from aftersales.orchestration.backfill_plan import missing_inboxes, plan_backfill
     from aftersales.orchestration.dates import InboxTemplateError
 
     try:
@@ -162,7 +162,7 @@ def backfill_command(first, last, inbox, warehouse, force, rules_dir, report_dir
 
 
 def print_replay(summary: dict, warehouse: Path, show: int) -> None:
-    from aftersales.orchestration.replay import changed_cases, format_matrix, shift_matrix
+    from aftersales.orchestration.what_if import changed_cases, format_matrix, shift_matrix
     from aftersales.policy.features import DECISIONS
 
     click.echo(
@@ -201,8 +201,8 @@ def replay_agreement_text(summary: dict, warehouse: Path) -> str:
     """Agreement with the platform before/after on the same decided cases, or why it is not shown."""
     from datetime import date
 
-    from aftersales.calibration.run import CalibrationError
-    from aftersales.orchestration.replay import format_replay_agreement, replay_agreement
+    from aftersales.calibration.rejudge import CalibrationError
+    from aftersales.orchestration.what_if import format_replay_agreement, replay_agreement
     from aftersales.rulepack import RulePackError
 
     first, last = date.fromisoformat(summary["date_from"]), date.fromisoformat(summary["date_to"])
@@ -273,7 +273,7 @@ def register(group: click.Group) -> None:
             rules_dir=rules_dir,
             report_dir=report_dir,
         )
-        from aftersales.commands.run import quiet_prefect_defaults
+        from aftersales.commands.run_batch import quiet_prefect_defaults
         from aftersales.settings import warn_if_sample_inbox
 
         quiet_prefect_defaults(False)
@@ -376,8 +376,8 @@ def register(group: click.Group) -> None:
           aftersales sql --format table \\
             "SELECT * FROM replay_diff WHERE changed ORDER BY batch_date, case_id"
         """
-        from aftersales.commands.run import quiet_prefect_defaults
-        from aftersales.orchestration.replay import ReplayError, policy_rescorer, stored_case_counts
+        from aftersales.commands.run_batch import quiet_prefect_defaults
+        from aftersales.orchestration.what_if import ReplayError, policy_rescorer, stored_case_counts
         from aftersales.pipeline import BatchRefused
 
         try:

@@ -13,9 +13,9 @@ from datetime import date
 
 import numpy as np
 
-from aftersales.generate.catalog import Catalog
 from aftersales.generate.frames import Frame, Text
 from aftersales.generate.people import Buyers
+from aftersales.generate.products import Catalog
 from aftersales.generate.sampling import (
     DAY,
     HOUR,

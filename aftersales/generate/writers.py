@@ -46,13 +46,13 @@ CREATE OR REPLACE MACRO ts_text(t, tz, style) AS CASE
     WHEN style = 1 THEN strftime(timezone(tz, t), '%d/%m/%Y %H:%M:%S')
     WHEN style = 2 THEN strftime(timezone(tz, t), '%Y-%m-%dT%H:%M:%S')
     ELSE strftime(timezone(tz, t), '%Y-%m-%dT%H:%M:%S') || utc_offset(t, tz) END;
-CREATE OR REPLACE MACRO money_text(x, style, sym, dec) AS CASE
+CREATE OR REPLACE MACRO money_text(x, style, sym, decimals) AS CASE
     WHEN x IS NULL THEN NULL
-    WHEN x = 0 THEN (CASE WHEN style = 0 THEN sym ELSE '' END) || (CASE WHEN dec = 0 THEN '0' ELSE '0.00' END)
+    WHEN x = 0 THEN (CASE WHEN style = 0 THEN sym ELSE '' END) || (CASE WHEN decimals = 0 THEN '0' ELSE '0.00' END)
     ELSE (CASE WHEN x < 0 THEN '-' ELSE '' END)
         || (CASE WHEN style = 0 THEN sym ELSE '' END)
-        || (CASE WHEN style = 2 THEN (CASE WHEN dec = 0 THEN printf('%.0f', abs(x) / 100.0) ELSE printf('%.2f', abs(x) / 100.0) END)
-                 ELSE (CASE WHEN dec = 0 THEN format('{:,.0f}', abs(x) / 100.0) ELSE format('{:,.2f}', abs(x) / 100.0) END) END)
+        || (CASE WHEN style = 2 THEN (CASE WHEN decimals = 0 THEN printf('%.0f', abs(x) / 100.0) ELSE printf('%.2f', abs(x) / 100.0) END)
+                 ELSE (CASE WHEN decimals = 0 THEN format('{:,.0f}', abs(x) / 100.0) ELSE format('{:,.2f}', abs(x) / 100.0) END) END)
     END;
 CREATE OR REPLACE MACRO fill(tpl, first_, name_, phone_, address_, order_, product_) AS CASE
     WHEN tpl IS NULL THEN NULL

@@ -81,9 +81,9 @@ from aftersales.ingest.typing_sql import (
     typed_table_ddl,
 )
 from aftersales.ingest.workbook import sheet_entries
-from aftersales.quality.report import render_validation_report, save_validation_report
 from aftersales.quality.suites import KindSuite
 from aftersales.quality.validate import GateOutcome, QualityGate
+from aftersales.quality.validation_page import render_validation_report, save_validation_report
 from aftersales.settings import Settings, pseudonym_key
 from aftersales.staging import STAGING_TABLES, create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aftersales.policy.calendar import create_calendar
+from aftersales.policy.business_days import create_calendar
 from aftersales.policy.expressions import sql_literal
 from aftersales.policy.features import (
     EVIDENCE_TYPES,
@@ -22,7 +22,7 @@ from aftersales.policy.features import (
     evidence_column,
 )
 from aftersales.rulepack import RuleBook
-from aftersales.sla.calendar import MARKET_CALENDARS
+from aftersales.sla.market_calendar import MARKET_CALENDARS
 
 CASE_TABLE = "policy_case"
 EVIDENCE_TABLE = "policy_evidence_item"

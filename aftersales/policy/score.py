@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aftersales import database
+from aftersales.policy.case_restore import restore_cases
 from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, build_cases, count_cases_without_shop
 from aftersales.policy.catalog import CATALOG_TABLE, write_rule_catalog
 from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
@@ -24,7 +25,6 @@ from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
 from aftersales.policy.evidence import REQ_TABLE, check_evidence
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, EVIDENCE_ITEM_FIELDS
 from aftersales.policy.packs import PolicyBook, load_policy
-from aftersales.policy.replay import restore_cases
 from aftersales.rulepack import load_rulebook
 from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL

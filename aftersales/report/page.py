@@ -583,7 +583,7 @@ def _href(from_dir: Path, target: Path) -> str:
 
 def _page_links(data: PageData, page_dir: Path, run_dir: Path, index_dir: Path | None) -> dict:
     """Relative links from a page in `page_dir` to the batch's validation report and its neighbours."""
-    from aftersales.quality.report import report_path
+    from aftersales.quality.validation_page import report_path
 
     links: dict = {}
     run_id = (data.run or {}).get("run_id")

@@ -11,7 +11,7 @@ The SLA stage keeps the obligations it built in the work database (`sla_work_*` 
 published); the health stage reads them, or rebuilds them when they were built for another batch
 date, rule set or staging content (see `aftersales.sla.obligations`).
 
-Business-day calendars for other stages: `aftersales.sla.calendar`.
+Business-day calendars for other stages: `aftersales.sla.market_calendar`.
 """
 
 from aftersales.sla.breaches import SlaSummary, compute_sla

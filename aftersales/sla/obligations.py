@@ -59,8 +59,8 @@ import duckdb
 
 from aftersales import database
 from aftersales.sla import chat, subjects
-from aftersales.sla.calendar import calendar_span, install_business_calendar
 from aftersales.sla.clocks import ClockRule, clock_rule_rows, install_clock_rules, max_business_days
+from aftersales.sla.market_calendar import calendar_span, install_business_calendar
 from aftersales.sla.subjects import SUBJECT_EVENTS, install_shops, install_subjects
 from aftersales.staging import create_staging_tables
 

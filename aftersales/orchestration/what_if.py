@@ -613,14 +613,14 @@ def stored_rules_calibration(warehouse: Path, first: date, last: date) -> dict |
 def replay_agreement(warehouse: Path, first: date, last: date, candidate_rules: Path) -> dict | None:
     """Agreement with the platform of the stored rules and of the candidate on the same decided cases.
 
-    No second engine: the candidate is calibrated (`aftersales.calibration.run.calibrate`, point in
+    No second engine: the candidate is calibrated (`aftersales.calibration.rejudge.calibrate`, point in
     time, published beside the stored calibration) over the decisions of [first, last] that the
     stored-rules calibration covers, and the two are compared case by case
     (`calibration.drilldown.compare_calibrations`). None when no calibration of the stored rules
     covers decisions in the range. CalibrationError / RulePackError propagate.
     """
     from aftersales.calibration.drilldown import compare_calibrations
-    from aftersales.calibration.run import calibrate
+    from aftersales.calibration.rejudge import calibrate
     from aftersales.policy import validate_policy_packs
 
     stored = stored_rules_calibration(warehouse, first, last)

@@ -16,9 +16,8 @@ from aftersales.generate.aftersales_requests import generate_requests
 from aftersales.generate.appeals import generate_appeals
 from aftersales.generate.bad_rows import BAD_CLASSES, TARGETS, BadRow, apply_bad_rows, plan_bad_rows
 from aftersales.generate.cancellations import generate_cancellations
-from aftersales.generate.catalog import build_catalog
 from aftersales.generate.chats import generate_messages
-from aftersales.generate.evidence import generate_evidence
+from aftersales.generate.evidence_manifests import generate_evidence
 from aftersales.generate.exports import KINDS
 from aftersales.generate.frames import Frame, Text
 from aftersales.generate.layout import (
@@ -31,6 +30,7 @@ from aftersales.generate.layout import (
 )
 from aftersales.generate.orders import cap_at_cutoff, finalize_orders, generate_orders
 from aftersales.generate.people import build_buyers
+from aftersales.generate.products import build_catalog
 from aftersales.generate.sampling import DAY, stage_rng
 from aftersales.generate.shops import Shop, build_shops, shops_csv
 from aftersales.generate.spec import GeneratorSpec

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from aftersales.generate.inbox import generate_inbox
 from aftersales.generate.platform import PlatformPolicy
+from aftersales.generate.sample_inbox import generate_inbox
 from aftersales.generate.spec import DEFAULT_BATCH_DATE, GeneratorSpec
 
 

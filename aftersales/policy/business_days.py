@@ -1,4 +1,4 @@
-"""Business-day arithmetic for case features, on the shared calendar of `aftersales.sla.calendar`.
+"""Business-day arithmetic for case features, on the shared calendar of `aftersales.sla.market_calendar`.
 
 The calendar table (market, day, is_business_day, holiday, bd_index) and its deadline macros
 come from `install_business_calendar`; the policy engine adds one macro on top:
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aftersales.sla.calendar import install_business_calendar
+from aftersales.sla.market_calendar import install_business_calendar
 
 CALENDAR_TABLE = "policy_bd_calendar"
 

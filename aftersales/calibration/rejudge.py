@@ -31,7 +31,7 @@ from aftersales.calibration.drift import agreement_warnings
 from aftersales.calibration.outcomes import refuse_outcome_rules
 from aftersales.calibration.point_in_time import snapshot_point_in_time
 from aftersales.calibration.rebuild import rebuild_missing_features
-from aftersales.orchestration.replay import rescore_cases
+from aftersales.orchestration.what_if import rescore_cases
 from aftersales.policy import validate_policy_packs
 from aftersales.publish import publish_batch
 from aftersales.publish.swap import insert_common_columns
