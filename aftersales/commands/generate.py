@@ -70,6 +70,21 @@ def register(group: click.Group) -> None:
     help="With --platform-noise: plant the known deviation from the shipped packs (late appeals upheld).",
 )
 @click.option(
+    "--format",
+    "delivery",
+    type=click.Choice(["csv", "openapi", "mixed"]),
+    default="csv",
+    show_default=True,
+    help="How shops deliver: Seller Center exports, Open API JSON dumps, or some of each (by seed).",
+)
+@click.option(
+    "--api-shops",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Extra shops delivering Open API JSON, appended without changing the other shops' files.",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -77,7 +92,7 @@ def register(group: click.Group) -> None:
 )
 def generate(out: Path, shops: int, orders: int, seed: int, batch_date, requests, cancellations, messages,
              evidence, appeals, bad_row_rate: float, platform_noise: float | None, planted: bool,
-             report_path: Path | None) -> None:  # fmt: skip
+             delivery: str, api_shops: int, report_path: Path | None) -> None:  # fmt: skip
     """Generate a deterministic sample inbox of Seller Center exports.
 
     \b
@@ -89,6 +104,7 @@ def generate(out: Path, shops: int, orders: int, seed: int, batch_date, requests
         shops=shops, orders=orders, seed=seed, batch_date=bd, requests=requests, cancellations=cancellations,
         messages=messages, evidence=evidence, appeals=appeals, bad_row_rate=bad_row_rate,
         platform=None if platform_noise is None else PlatformPolicy(platform_noise, upholds_late_appeals=planted),
+        delivery=delivery, api_shops=api_shops,
     )  # fmt: skip
     started = time.perf_counter()
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from aftersales.generate.aftersales_requests import generate_requests
+from aftersales.generate.api_dumps import API_KINDS, api_shop_indexes, split_api_world, write_api_dumps
 from aftersales.generate.appeals import generate_appeals
 from aftersales.generate.bad_rows import BAD_CLASSES, TARGETS, BadRow, apply_bad_rows, plan_bad_rows
 from aftersales.generate.cancellations import generate_cancellations
@@ -114,7 +117,15 @@ World = dict[str, tuple[Frame, np.ndarray | None, tuple[np.ndarray, ...]]]
 def _generate(out: Path, spec: GeneratorSpec) -> GenerationReport:
     shops = build_shops(spec.shops, spec.seed, spec.batch_date)
     world, months = simulate(spec, shops)
-    files = plan_files(shops, spec.batch_date, spec.history_days, months)
+    # Shops delivering through the Open API: their rows leave the CSV world (and their export
+    # files the plan) and are written as API JSON dumps instead.
+    api_shops = api_shop_indexes(spec.delivery, shops, spec.seed)
+    api_frames = split_api_world(world, api_shops)
+    files = [
+        f
+        for f in plan_files(shops, spec.batch_date, spec.history_days, months)
+        if not (f.shop in api_shops and f.kind in API_KINDS and f.kind != "evidence")
+    ]
 
     # Where each row goes (file and position), and which rows may carry a bad row.
     placement: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[FileSpec, int, int]]]] = {}
@@ -133,7 +144,8 @@ def _generate(out: Path, spec: GeneratorSpec) -> GenerationReport:
     total_rows = sum(len(p[0]) for p in placement.values())
     plan = plan_bad_rows(stage_rng(spec.seed, "bad_rows"), spec.bad_row_rate, total_rows, eligible)
 
-    report = GenerationReport(spec=spec.as_dict(), rows={k: len(p[0]) for k, p in placement.items()})
+    rows = {k: len(p[0]) + len(api_frames.get(k, ())) for k, p in placement.items()}
+    report = GenerationReport(spec=spec.as_dict(), rows=rows)
     bad_rng = stage_rng(spec.seed, "bad_values")
     created = datetime.combine(spec.batch_date, time(23, 59))
     con = connect()
@@ -160,6 +172,8 @@ def _generate(out: Path, spec: GeneratorSpec) -> GenerationReport:
     finally:
         con.close()
 
+    for path, shop_id, records in write_api_dumps(out, api_frames, shops):
+        report.files.append(FileReport(path, "openapi", shop_id, records, "utf-8", ["openapi_json"]))
     (out / "shops.csv").write_bytes(shops_csv(shops))
     for extra in extra_files(shops, spec.batch_date):
         path = out / extra.path
@@ -168,9 +182,40 @@ def _generate(out: Path, spec: GeneratorSpec) -> GenerationReport:
         report.files.append(
             FileReport(extra.path, None, extra.path.split("/", 1)[0], 0, "utf-8", [extra.quirk])
         )
+    if spec.api_shops:
+        _append_api_shops(out, spec, {s.shop_id for s in shops}, report)
     report.files.sort(key=lambda f: f.path)
     report.bad_rows.sort(key=lambda b: (b.file, b.line))
     return report
+
+
+def _append_api_shops(out: Path, spec: GeneratorSpec, taken: set[str], report: GenerationReport) -> None:
+    """Add `spec.api_shops` shops delivering Open API JSON, from a world of their own (its seed
+    derived from the spec's), without touching a byte of the other shops' files."""
+    per_shop = max(40, spec.orders // spec.shops)
+    extra_spec = replace(
+        spec, shops=spec.api_shops, orders=per_shop * spec.api_shops, seed=spec.seed * 1_000_003 + 17,
+        delivery="openapi", api_shops=0, requests=None, cancellations=None, messages=None, evidence=None,
+        appeals=None,
+    )  # fmt: skip
+    staging = out / ".api-shops"
+    staging.mkdir()
+    extra = _generate(staging, extra_spec)
+    rows = list(csv.reader(io.StringIO((staging / "shops.csv").read_text(encoding="utf-8"))))[1:]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        if row[0] in taken:
+            raise ValueError(f"API shop {row[0]} collides with an export shop; choose another seed")
+        (staging / row[0]).rename(out / row[0])
+        writer.writerow([row[0], row[1] + " (API)", *row[2:]])
+    with open(out / "shops.csv", "a", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+    shutil.rmtree(staging)
+    report.files.extend(extra.files)
+    report.bad_rows.extend(extra.bad_rows)
+    for kind, n in extra.rows.items():
+        report.rows[kind] = report.rows.get(kind, 0) + n
 
 
 def simulate(spec: GeneratorSpec, shops: list[Shop]) -> tuple[World, list[str]]:

@@ -29,6 +29,12 @@ class GeneratorSpec:
     # The platform's hidden "true" policy for dispute and appeal verdicts (generate/platform.py);
     # None draws verdicts at random (the committed sample inbox was generated so).
     platform: PlatformPolicy | None = None
+    # How shops deliver: Seller Center exports (csv), Open API JSON dumps (openapi), or some of
+    # each, chosen by the seed (mixed); see generate/api_dumps.py.
+    delivery: str = "csv"
+    # Extra shops, appended after `shops`, that deliver through the Open API: generated as a world
+    # of their own (seed derived from `seed`), so the first `shops` shops keep their exact bytes.
+    api_shops: int = 0
 
     def __post_init__(self) -> None:
         if self.shops < 1:
@@ -41,6 +47,10 @@ class GeneratorSpec:
                 raise ValueError(f"--{name} must not be negative")
         if not 0.0 <= self.bad_row_rate <= 0.5:
             raise ValueError("--bad-row-rate must be between 0 and 0.5")
+        if self.delivery not in ("csv", "openapi", "mixed"):
+            raise ValueError("--format must be csv, openapi or mixed")
+        if self.api_shops < 0:
+            raise ValueError("--api-shops must not be negative")
         if not 14 <= self.history_days <= 365:
             raise ValueError("history must cover 14 to 365 days")
 
@@ -66,4 +76,8 @@ class GeneratorSpec:
         d["batch_date"] = self.batch_date.isoformat()
         if self.platform is None:  # random verdicts: the report reads as it always did
             del d["platform"]
+        if self.delivery == "csv":  # exports only: the report reads as it always did
+            del d["delivery"]
+        if not self.api_shops:
+            del d["api_shops"]
         return d
