@@ -14,9 +14,11 @@ import time
 POINTS = (
     "after-ingest",  # work database holds staging tables; nothing published
     "after-scoring",  # rulings computed in the work database
-    "publish-before-commit",  # warehouse copy being rewritten, transaction open
+    "publish-between-tables",  # lake: first table rewritten inside the open transaction
+    "publish-before-commit",  # warehouse copy (or lake transaction) written, transaction open
     "publish-before-swap",  # copy committed and checkpointed, not yet swapped in
     "publish-after-swap",  # new warehouse in place; journal not yet cleared
+    "publish-after-commit",  # lake: snapshot committed; journal not yet cleared
 )
 
 

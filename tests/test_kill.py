@@ -1,5 +1,9 @@
 """Atomicity proofs on real `aftersales run` processes killed with SIGKILL at named failpoints.
 
+Every test runs for both kinds of warehouse (`--db`): the single DuckDB file published by swap,
+and the DuckLake (`.ducklake`) published by one catalog transaction, whose failpoints are
+inside (between the table writes), just before and just after the commit.
+
 Every run here is a real subprocess (`python -m aftersales.cli run`) on the committed sample
 inbox, talking to one real Prefect server started for the module, so each run skips the ~8 s
 temporary server a server-less Prefect process starts. Eight full runs in all. Also here, because they share the runs: the run-twice
@@ -27,6 +31,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from aftersales.lakehouse.connect import open_warehouse
 from aftersales.orchestration.server import start_server
 from aftersales.publish.journal import KILLED, journal_path, pending_attempts
 from aftersales.rulepack import load_rulebook
@@ -38,7 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 27)  # the sample inbox's business date (Makefile DEMO_DATE)
 NEW_DAY = date(2026, 11, 28)  # a second batch, published over DAY's warehouse
 RUN_TIMEOUT_S = 240
-PRE_SWAP_POINTS = ("after-ingest", "after-scoring", "publish-before-commit", "publish-before-swap")
+KINDS = ("duckdb", "ducklake")
+# Points where a kill must leave the warehouse exactly as it was, per kind; then the point just
+# after the batch became visible (the journal not yet cleared).
+PRE_SWAP_POINTS = {
+    "duckdb": ("after-ingest", "after-scoring", "publish-before-commit", "publish-before-swap"),
+    "ducklake": ("after-ingest", "after-scoring", "publish-between-tables", "publish-before-commit"),
+}
+AFTER_PUBLISH_POINT = {"duckdb": "publish-after-swap", "ducklake": "publish-after-commit"}
 
 
 def free_port() -> int:
@@ -146,9 +158,12 @@ def sha256(path: Path) -> str:
 
 
 def connect_ro(wh: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(wh), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    """The documented entry point for both kinds (read-only, UTC, plain table names)."""
+    return open_warehouse(wh)
+
+
+def kind_of(wh: Path) -> str:
+    return "ducklake" if wh.suffix == ".ducklake" else "duckdb"
 
 
 def all_tables_digest(wh: Path) -> dict[str, str]:
@@ -186,37 +201,59 @@ def scalar(wh: Path, sql: str, params=()):
 
 
 def leftovers(wh: Path) -> list[str]:
-    return sorted(p.name for p in wh.parent.glob(wh.name + ".publish.tmp*"))
+    """What killed publishes left beside the warehouse: swap temporaries, or lake files that no
+    snapshot (current or past) of the catalog knows."""
+    if kind_of(wh) == "duckdb":
+        return sorted(p.name for p in wh.parent.glob(wh.name + ".publish.tmp*"))
+    con = connect_ro(wh)
+    try:
+        known = {
+            Path(f).name
+            for (f,) in con.execute("SELECT path FROM __ducklake_metadata_lake.ducklake_data_file").fetchall()
+        }
+    finally:
+        con.close()
+    files = wh.with_name(wh.name + ".files")
+    return sorted(str(p.relative_to(files)) for p in files.rglob("*.parquet") if p.name not in known)
 
 
-@pytest.fixture(scope="module")
-def baseline(run_env, inbox, tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=KINDS)
+def baseline(request, run_env, inbox, tmp_path_factory) -> Path:
     """A warehouse holding DAY, published by one successful run. Tests work on copies."""
-    wh = tmp_path_factory.mktemp("baseline") / "wh.duckdb"
+    wh = tmp_path_factory.mktemp(f"baseline-{request.param}") / f"wh.{request.param}"
     assert_ok(aftersales_run(run_env, wh, DAY, inbox))
     return wh
 
 
 def copy_warehouse(src: Path, dest_dir: Path) -> Path:
+    """A copy of the warehouse (a lake: its catalog and its data folder)."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     wh = dest_dir / src.name
     shutil.copyfile(src, wh)
+    files = src.with_name(src.name + ".files")
+    if files.is_dir():
+        shutil.copytree(files, wh.with_name(wh.name + ".files"))
     return wh
 
 
 READER = textwrap.dedent(
     """
-    import json, sys, time, duckdb, pathlib
+    import json, sys, time, pathlib
+    from aftersales.lakehouse.connect import open_warehouse
     wh, stop, day = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
     loops, errors, seen, slowest = 0, [], [], 0.0
+    # A DuckDB file is swapped: reopen it for each query. A lake session sees the latest
+    # snapshot in each query: keep it (opening one loads the extensions).
+    lake = open_warehouse(wh) if wh.endswith(".ducklake") else None
     while not stop.exists():
         t0 = time.monotonic()
         try:
-            con = duckdb.connect(wh, read_only=True)
+            con = lake or open_warehouse(wh)
             state = con.execute(
                 "SELECT count(*), min(run_id), max(run_id) FROM rulings WHERE batch_date = ?::DATE", [day]
             ).fetchone()
-            con.close()
+            if lake is None:
+                con.close()
             if not seen or seen[-1] != list(state):
                 seen.append(list(state))
             loops += 1
@@ -257,9 +294,10 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
     run_env, inbox, baseline, tmp_path
 ):
     wh = copy_warehouse(baseline, tmp_path)
+    points = PRE_SWAP_POINTS[kind_of(wh)]
     before_sha, before_tables = sha256(wh), all_tables_digest(wh)
     reached = {}
-    for n, point in enumerate(PRE_SWAP_POINTS, start=1):
+    for n, point in enumerate(points, start=1):
         reached[point] = round(run_killed_at(run_env, wh, DAY, inbox, point), 1)
         assert sha256(wh) == before_sha, f"warehouse bytes changed by a run killed at {point}"
         assert all_tables_digest(wh) == before_tables
@@ -268,10 +306,12 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
         assert [(r["status"], r["error"], r["batch_date"]) for r in killed] == [
             ("failed", KILLED, DAY.isoformat())
         ] * n
-    # The two publish failpoints leave the temporary copy behind; the warehouse never saw it.
+    # The two publish failpoints leave the temporary copy (or unlisted Parquet files) behind; the
+    # warehouse never saw them.
     assert leftovers(wh)
     stale_work = sorted(p.name for p in (wh.parent / ".work").iterdir())
-    assert len(stale_work) == len(PRE_SWAP_POINTS)  # work databases of killed runs stay behind
+    assert len(stale_work) == len(points)  # work databases of killed runs stay behind
+    orphans = leftovers(wh)
 
     # The rerun of DAY, with a reader hammering the warehouse from another process meanwhile.
     reader = Reader(wh, run_env)
@@ -283,7 +323,9 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
     seen = reader.result()
     assert_ok(rerun)
     print(f"seconds to failpoint: {reached}; rerun {run_s:.1f}s; reader: {seen}")
-    assert leftovers(wh) == []  # stale temporaries of killed publishes are removed
+    # Stale swap temporaries are removed; a lake's orphan files wait for `aftersales maintain`
+    # (readers never see them: no snapshot lists them).
+    assert leftovers(wh) == ([] if kind_of(wh) == "duckdb" else orphans)
 
     # Reader: never a lock error, and only whole batches: the old run's rows, then the new run's.
     assert seen["error_count"] == 0, seen["errors"]
@@ -311,7 +353,7 @@ def test_kills_before_the_swap_change_no_byte_and_a_rerun_is_idempotent_under_a_
     assert con.execute(
         "SELECT batch_date, status, count(*) FROM runs GROUP BY ALL ORDER BY ALL"
     ).fetchall() == [
-        (DAY, "failed", len(PRE_SWAP_POINTS)),
+        (DAY, "failed", len(points)),
         (DAY, "success", 2),
     ]
     assert con.execute("SELECT DISTINCT error FROM runs WHERE status = 'failed'").fetchall() == [(KILLED,)]
@@ -332,7 +374,7 @@ def test_a_kill_after_the_swap_leaves_the_new_batch_complete_and_the_journal_cat
     assert (failed["status"], failed["batch_date"]) == ("failed", NEW_DAY.isoformat())
     assert failed["error"].startswith("inbox ") and failed["error"].endswith("does not exist")
 
-    run_killed_at(run_env, wh, NEW_DAY, inbox, "publish-after-swap")
+    run_killed_at(run_env, wh, NEW_DAY, inbox, AFTER_PUBLISH_POINT[kind_of(wh)])
     killed_state = {t: batch_content(wh, t, NEW_DAY) for t in BATCH_TABLES}
     killed_run = scalar(wh, "SELECT any_value(run_id) FROM rulings WHERE batch_date = ?", [NEW_DAY])
     assert killed_state["rulings"] and killed_state["case_features"]

@@ -1,9 +1,10 @@
 """Analyst views over the warehouse result tables (definitions: docs/ANALYST_GUIDE.md).
 
-The publish step calls `create_views` inside the new warehouse snapshot after every publish, so
-the views always match the code that wrote the batch. Readers of an older warehouse (or one
-published before the views existed) call `open_warehouse`, which adds the views as temporary
-views on a read-only connection when the file does not carry them.
+The publish step calls `create_views` inside the new warehouse snapshot (swapped file or lake
+transaction) after every publish, so the views always match the code that wrote the batch.
+Readers open the warehouse with `aftersales.lakehouse.connect.open_warehouse` (re-exported
+here as `aftersales.analytics.open_warehouse`), which adds the views as temporary views of its
+session when the warehouse does not carry them (an older warehouse).
 
 Every view is plain SQL over the tables of `aftersales.warehouse_schema`; all aggregate views
 return no rows on empty tables and divide with NULLIF, so a rate is NULL (not an error) when its
@@ -12,8 +13,6 @@ explicitly: never the reader's session time zone.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import duckdb
 
@@ -273,29 +272,3 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql(con)}")
     return list(VIEWS)
-
-
-def open_warehouse(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-only (UTC session) with the analyst views available.
-
-    Readers never block the nightly publish (it swaps a new file in), and never write: views
-    missing from the file are added as temporary views of this session only.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"warehouse {path} does not exist (run `aftersales run` first)")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        stored = {
-            r[0]
-            for r in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE database_name = current_database()"
-            ).fetchall()
-        }
-        if not set(VIEW_NAMES) <= stored:
-            create_views(con, temporary=True)
-    except BaseException:
-        con.close()
-        raise
-    return con

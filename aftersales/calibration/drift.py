@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aftersales import database
 from aftersales.calibration.agreement import wilson_sql
+from aftersales.lakehouse.connect import open_warehouse
 
 SETTING = "calibration"
 THRESHOLD_KEY = "agreement_warn_below"
@@ -38,7 +38,7 @@ def agreement_warnings(warehouse: Path, calibration_id: str, book, min_cases: in
     thresholds = pack_thresholds(book)
     if not thresholds:
         return []
-    con = database.connect(warehouse, read_only=True)
+    con = open_warehouse(warehouse)
     try:
         con.execute("CREATE TEMP TABLE pack_line (pack_id VARCHAR, line DOUBLE)")
         con.executemany("INSERT INTO pack_line VALUES (?, ?)", list(thresholds.items()))

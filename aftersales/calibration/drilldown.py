@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from aftersales import database
 from aftersales.calibration.agreement import wilson_sql
+from aftersales.lakehouse.connect import open_warehouse
 
 
 def disagreement_ranking(
@@ -24,7 +24,7 @@ def disagreement_ranking(
     Each row: rule, decisive cases, disagreements, rate and interval (NULL below `min_cases`),
     `small_sample`, and up to `examples` disagreeing cases with their rule trace.
     """
-    con = database.connect(warehouse, read_only=True)
+    con = open_warehouse(warehouse)
     try:
         rel = con.execute(
             f"""
@@ -87,7 +87,7 @@ def compare_calibrations(warehouse: Path, before_id: str, after_id: str) -> dict
     `fixed`: cases the candidate now gets right, `broken`: cases it now gets wrong (the two
     discordant cells a McNemar test would use); agreements carry Wilson intervals.
     """
-    con = database.connect(warehouse, read_only=True)
+    con = open_warehouse(warehouse)
     try:
         n, k_before, k_after, fixed, broken = con.execute(
             """

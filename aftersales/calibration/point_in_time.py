@@ -36,6 +36,7 @@ from aftersales.calibration.outcomes import (
     platform_decision_sql,
     platform_outcome_label_sql,
 )
+from aftersales.lakehouse.side_tables import attach_published
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, FEATURE_NAMES, FEATURE_TYPES
 from aftersales.publish.swap import insert_common_columns
 from aftersales.warehouse_schema import create_result_tables
@@ -249,7 +250,7 @@ def snapshot_point_in_time(
     con = database.connect(private_db)
     try:
         create_result_tables(con)
-        con.execute(f"ATTACH '{Path(warehouse).resolve()}' AS wh (READ_ONLY)")
+        attach_published(con, warehouse, "wh")
         select_cases(con, first, last)
         con.execute("CREATE OR REPLACE TABLE calibration_pick AS SELECT * FROM temp.calibration_pick")
         con.execute(

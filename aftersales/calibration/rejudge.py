@@ -31,6 +31,8 @@ from aftersales.calibration.drift import agreement_warnings
 from aftersales.calibration.outcomes import refuse_outcome_rules
 from aftersales.calibration.point_in_time import snapshot_point_in_time
 from aftersales.calibration.rebuild import rebuild_missing_features
+from aftersales.lakehouse.connect import open_warehouse
+from aftersales.lakehouse.side_tables import private_folder, side_write
 from aftersales.orchestration.what_if import rescore_cases
 from aftersales.policy import validate_policy_packs
 from aftersales.publish import publish_batch
@@ -117,15 +119,21 @@ def new_calibration_id() -> str:
 
 def private_db_path(warehouse: Path, calibration_id: str) -> Path:
     """The calibration's own work database, beside the nightly runs' work databases."""
-    return Path(warehouse).resolve().parent / ".work" / calibration_id / "calibration.duckdb"
+    return private_folder(warehouse) / calibration_id / "calibration.duckdb"
 
 
 def _check_warehouse(warehouse: Path) -> None:
-    if not warehouse.is_file():
-        raise CalibrationError(f"warehouse {warehouse} does not exist")
-    con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        con = open_warehouse(warehouse)
+    except FileNotFoundError:
+        raise CalibrationError(f"warehouse {warehouse} does not exist") from None
+    try:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+            ).fetchall()
+        }
     finally:
         con.close()
     if "case_features" not in tables:
@@ -159,19 +167,14 @@ def build_cases(private_db: Path, calibration_id: str, key_date: date) -> None:
 
 
 def publish_calibration(private_db: Path, warehouse: Path, run_row: dict) -> None:
-    """Swap the calibration's tables into the warehouse atomically (nightly publish, no batch table)."""
+    """Publish the calibration's tables into the warehouse atomically (nightly publish, no batch table)."""
     private_db = Path(private_db).resolve()
     first = date.fromisoformat(run_row["date_from"])
 
     def write(con: duckdb.DuckDBPyConnection) -> None:
-        for ddl in CALIBRATION_DDL.values():
-            con.execute(ddl)
-        # A warehouse calibrated before `features_from` existed gains the column (NULL on old runs).
-        con.execute("ALTER TABLE calibration_cases ADD COLUMN IF NOT EXISTS features_from VARCHAR")
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
-        con.execute(f"ATTACH '{private_db}' AS cal (READ_ONLY)")
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with side_write(con, private_db, "cal", CALIBRATION_DDL.values()) as catalog:
+            # A warehouse calibrated before `features_from` existed gains the column (NULL on old runs).
+            con.execute("ALTER TABLE calibration_cases ADD COLUMN IF NOT EXISTS features_from VARCHAR")
             earlier = (
                 "SELECT calibration_id FROM calibration_runs WHERE date_from = ? AND date_to = ? "
                 "AND policy_version = ?"
@@ -186,14 +189,10 @@ def publish_calibration(private_db: Path, warehouse: Path, run_row: dict) -> Non
                 f"INSERT INTO calibration_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                 [run_row[c] for c in cols],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.execute("DETACH cal")
 
-    publish_batch(private_db, Path(warehouse), first, [], after_swap_in=write, tables=())
+    publish_batch(
+        private_db, warehouse, first, [], after_swap_in=write, tables=(), run_id=run_row["calibration_id"]
+    )
 
 
 def calibrate(

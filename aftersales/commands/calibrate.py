@@ -51,7 +51,11 @@ def format_summary(summary, rows: list[tuple]) -> str:
     "--from", "first", type=DATE, required=True, help="First decision date (shop-local, YYYY-MM-DD)."
 )
 @click.option("--to", "last", type=DATE, required=True, help="Last decision date, included.")
-@click.option("--db", default=None, help="Warehouse DuckDB file [settings warehouse].")
+@click.option(
+    "--db",
+    default=None,
+    help="Warehouse: PATH.ducklake, ducklake:postgres:CONNINFO or PATH.duckdb [settings warehouse].",
+)
 @click.option(
     "--rules", "rules_dir", default=None, help="Rule-pack folder to judge with [settings rules_dir]."
 )
@@ -82,7 +86,7 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, inbox, as_jso
 
     \b
     Example:
-      aftersales calibrate --from 2026-10-01 --to 2026-11-27 --db warehouse/aftersales.duckdb
+      aftersales calibrate --from 2026-10-01 --to 2026-11-27 --db warehouse/aftersales.ducklake
       aftersales calibrate --from 2026-10-01 --to 2026-11-27 --inbox data/inbox
     """
     from aftersales.calibration.rejudge import CalibrationError, calibrate
@@ -107,9 +111,9 @@ def calibrate_command(first, last, db, rules_dir, min_cases, bins, inbox, as_jso
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
-    import duckdb
+    from aftersales.lakehouse.connect import open_warehouse
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_warehouse(warehouse)
     try:
         rows = con.execute(
             "SELECT dimension, group_value, metric, n, value, ci_low, ci_high, small_sample "

@@ -8,6 +8,11 @@ half-written table, and a table that already exists is replaced only with --over
 CSV is for people and spreadsheets: text cells a spreadsheet would run as a formula (leading
 =, +, -, @, tab or carriage return) get a leading single quote (aftersales.analytics.csv_safety).
 Parquet is typed and written exactly.
+
+A lake (.ducklake) is exported the same way, from its current snapshot: the lake's own data
+files are not copied as they are, because they also carry `batch_date` inside (Spark and
+pyarrow refuse a column that is both in the file and in the folder name), and its data folder
+still holds the files of replaced dates until `aftersales maintain` expires them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import click
 import duckdb
 
 from aftersales.analytics.csv_safety import csv_safe_select
+from aftersales.lakehouse.connect import open_warehouse
+from aftersales.lakehouse.location import LocationError
 from aftersales.settings import load_settings
 from aftersales.warehouse_schema import RESULT_DDL
 
@@ -47,15 +54,13 @@ def _requested_tables(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _open_read_only(warehouse_db: Path) -> duckdb.DuckDBPyConnection:
-    if not Path(warehouse_db).is_file():
-        raise click.ClickException(f"warehouse {warehouse_db} does not exist")
+def _open_read_only(warehouse_db: Path | str) -> duckdb.DuckDBPyConnection:
     try:
-        con = duckdb.connect(str(warehouse_db), read_only=True)
-    except duckdb.Error as exc:
+        return open_warehouse(warehouse_db)
+    except FileNotFoundError:
+        raise click.ClickException(f"warehouse {warehouse_db} does not exist") from None
+    except (LocationError, duckdb.Error) as exc:
         raise click.ClickException(f"cannot open {warehouse_db}: {str(exc).splitlines()[0]}") from exc
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def _export_table(con: duckdb.DuckDBPyConnection, table: str, out_dir: Path, fmt: str) -> TableExport:
@@ -129,9 +134,9 @@ def register(group: click.Group) -> None:
     )
     @click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Warehouse DuckDB file (default: the `warehouse` setting).",
+        help="Warehouse: a .duckdb file, a .ducklake catalog or ducklake:postgres:CONNINFO "
+        "(default: the `warehouse` setting).",
     )
     @click.option(
         "--tables",
@@ -140,7 +145,7 @@ def register(group: click.Group) -> None:
         help="Tables to export, comma-separated or repeated (default: all result tables and runs).",
     )
     @click.option("--overwrite", is_flag=True, help="Replace tables already exported into --out.")
-    def export_command(fmt: str, out_dir: Path, db: Path | None, tables: tuple[str, ...], overwrite: bool):
+    def export_command(fmt: str, out_dir: Path, db: str | None, tables: tuple[str, ...], overwrite: bool):
         """Export warehouse tables partitioned by batch date (Hive style).
 
         Writes OUT/<table>/batch_date=YYYY-MM-DD/data_0.parquet (or .csv), reading the
@@ -156,13 +161,13 @@ def register(group: click.Group) -> None:
         Examples:
           aftersales export --out exports/
           aftersales export --format csv --out /tmp/aftersales-csv --tables rulings,rule_hits
-          aftersales export --db warehouse/aftersales.duckdb --out exports/ --overwrite
+          aftersales export --db warehouse/aftersales.ducklake --out exports/ --overwrite
         \b
         Read back:
           duckdb -c "SELECT batch_date, count(*) FROM read_parquet('exports/rulings/*/*.parquet',
                      hive_partitioning = true) GROUP BY ALL"
         """
-        warehouse = db or Path(load_settings().warehouse)
+        warehouse = db or load_settings().warehouse
         results = export_tables(warehouse, out_dir, fmt, _requested_tables(tables), overwrite)
         for r in results:
             click.echo(f"{r.table:<20} {r.rows:>10} rows  {r.batch_dates:>4} batch dates  {r.path}")

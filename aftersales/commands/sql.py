@@ -1,9 +1,10 @@
 """`aftersales sql`: the analysts' one entry point, one read-only query against the warehouse.
 
-The warehouse is opened read-only (DuckDB allows any number of readers beside the nightly
-run, which swaps the file atomically: a reader sees one whole batch or the previous one), in
-UTC so that instants print the same on every machine. Every table and view is visible under
-its plain name. Output: CSV with a header line (default, exact values, for pipes and scripts),
+The warehouse (a DuckDB file or a DuckLake) is opened read-only by the one opener,
+aftersales.lakehouse.connect.open_warehouse: readers never block the nightly publish and see one
+whole batch or the previous one, in UTC so that instants print the same on every machine. Every
+table and view is visible under its plain name. `--as-of RUN_ID` (lakes only) reads the snapshot
+that run's publish committed. Output: CSV with a header line (default, exact values, for pipes and scripts),
 JSON (an array of objects), or an aligned table for people. CSV text cells that a spreadsheet
 would run as a formula (`=`, `+`, `-`, `@` ...) get a leading `'` (aftersales.analytics.csv_safety).
 """
@@ -22,31 +23,31 @@ import click
 import duckdb
 
 from aftersales.analytics.csv_safety import neutralise_cell
+from aftersales.lakehouse.connect import open_warehouse
+from aftersales.lakehouse.extensions import ExtensionMissing
+from aftersales.lakehouse.location import LocationError, WarehouseLocation
 from aftersales.settings import load_settings
 
 FORMATS = ("csv", "json", "table")
 _TABLE_MAX_ROWS = 10_000
 
 
-def open_warehouse_read_only(db: Path) -> duckdb.DuckDBPyConnection:
+def open_warehouse_read_only(db: Path | str, as_of_run: str | None = None) -> duckdb.DuckDBPyConnection:
     """Read-only connection to an existing warehouse, or one line saying why there is none."""
-    if not db.exists():
-        raise click.ClickException(f"warehouse {db} does not exist (run `aftersales run` first)")
-    if not db.is_file():
-        raise click.ClickException(f"warehouse {db} is not a file")
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        return open_warehouse(db, as_of_run=as_of_run)
+    except (FileNotFoundError, LocationError, ExtensionMissing) as exc:
+        raise click.ClickException(str(exc)) from None
     except duckdb.Error as exc:
+        kind = "a DuckLake" if WarehouseLocation.parse(db).is_lake else "a DuckDB database"
         raise click.ClickException(
-            f"warehouse {db} cannot be opened as a DuckDB database: {str(exc).splitlines()[0]}"
+            f"warehouse {db} cannot be opened as {kind}: {str(exc).splitlines()[0]}"
         ) from None
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
-def run_query(db: Path, query: str) -> tuple[list[str], list[tuple]]:
+def run_query(db: Path | str, query: str, as_of_run: str | None = None) -> tuple[list[str], list[tuple]]:
     """Column names and rows of one read-only query; a SQL error becomes one line."""
-    con = open_warehouse_read_only(db)
+    con = open_warehouse_read_only(db, as_of_run)
     try:
         try:
             result = con.execute(query)
@@ -121,9 +122,16 @@ def register(group: click.Group) -> None:
     @click.argument("query", required=False)
     @click.option(
         "--db",
-        type=click.Path(path_type=Path),
         default=None,
-        help="Warehouse to query (default: the settings' warehouse, warehouse/aftersales.duckdb).",
+        help="Warehouse to query: a .duckdb file, a .ducklake catalog or ducklake:postgres:CONNINFO "
+        "(default: the settings' warehouse).",
+    )
+    @click.option(
+        "--as-of",
+        "as_of",
+        metavar="RUN_ID",
+        default=None,
+        help="Query the lake as it was right after that run published (time travel; lakes only).",
     )
     @click.option(
         "--format",
@@ -133,7 +141,7 @@ def register(group: click.Group) -> None:
         show_default=True,
         help="csv: header line then rows; json: an array of objects; table: aligned columns.",
     )
-    def sql_command(query, db, fmt):
+    def sql_command(query, db, as_of, fmt):
         """Run one read-only SQL query against the warehouse and print the result.
 
         Every table and view is visible under its plain name (rulings, rule_hits,
@@ -143,9 +151,10 @@ def register(group: click.Group) -> None:
         \b
         Examples:
           aftersales sql "SELECT market, decision, count(*) FROM rulings GROUP BY ALL ORDER BY ALL"
-          aftersales sql --db warehouse/aftersales.duckdb --format table \\
+          aftersales sql --db warehouse/aftersales.ducklake --format table \\
               "SELECT shop_id, metric, value, status FROM seller_health"
           echo "SELECT count(*) FROM sla_breaches" | aftersales sql --format json
+          aftersales sql --db warehouse/aftersales.ducklake --as-of RUN_ID "SELECT count(*) FROM rulings"
         """
         if not query:
             if sys.stdin is None or sys.stdin.isatty():
@@ -153,5 +162,5 @@ def register(group: click.Group) -> None:
             query = sys.stdin.read()
         if not query.strip():
             raise click.UsageError("the query is empty")
-        columns, rows = run_query(Path(db) if db else Path(load_settings().warehouse), query)
+        columns, rows = run_query(db or load_settings().warehouse, query, as_of)
         write_result(columns, rows, fmt)

@@ -131,7 +131,7 @@ def register(group: click.Group) -> None:
 
         \b
         Examples:
-          aftersales todo --shop GBLCVH2KQT --within 24h --db warehouse/aftersales.duckdb
+          aftersales todo --shop GBLCVH2KQT --within 24h --db warehouse/aftersales.ducklake
           aftersales todo --shop MYCBAM5CM6 --within 2d --lang zh
         """
         from aftersales.cli import UserError

@@ -18,12 +18,17 @@ from pathlib import Path
 
 import psutil
 
+from aftersales.lakehouse.location import WarehouseLocation
+
 KILLED = "killed or crashed before publishing (no failure was recorded)"
 
 
-def journal_path(warehouse: Path) -> Path:
-    warehouse = Path(warehouse)
-    return warehouse.with_name(warehouse.name + ".attempts.jsonl")
+def journal_path(warehouse: Path | str) -> Path:
+    """Beside the warehouse file or the lake's SQLite catalog; a PostgreSQL-catalog lake keeps it in
+    its shared data folder (WarehouseLocation.sidecar). Never inside the warehouse: an attempt that
+    fails must leave no trace there (no snapshot, no rows) until a publish settles it."""
+    sidecar = WarehouseLocation.parse(warehouse).sidecar
+    return sidecar.with_name(sidecar.name + ".attempts.jsonl")
 
 
 def _append(warehouse: Path, row: dict) -> None:

@@ -1,5 +1,9 @@
 """Atomic publish: a batch's results appear in the warehouse in one step, or not at all.
 
+A lakehouse warehouse (`.ducklake`, `ducklake:postgres:...`) is published by one DuckLake
+transaction instead (aftersales.lakehouse.commit), under the same publish lock; what follows is
+the single-file warehouse.
+
 The nightly run never writes the warehouse while it works: every stage writes a private work
 database. Publishing then
   1. takes an exclusive publish lock (one publisher at a time),
@@ -30,6 +34,8 @@ import duckdb
 
 from aftersales import database
 from aftersales.failpoints import failpoint
+from aftersales.lakehouse.commit import commit_batch, lake_problem
+from aftersales.lakehouse.location import LocationError, WarehouseLocation
 from aftersales.warehouse_schema import BATCH_TABLES, create_result_tables
 
 TMP_SUFFIX = ".publish.tmp"
@@ -88,14 +94,22 @@ def _settle_wal(warehouse: Path) -> None:
             con.close()
 
 
-def warehouse_problem(warehouse: Path) -> str | None:
-    """Why an existing warehouse file cannot be published into (one line naming it); None if it can.
+def warehouse_problem(warehouse: Path | str) -> str | None:
+    """Why an existing warehouse cannot be published into (one line naming it); None if it can.
+
+    A lake is checked by attaching its catalog read-only (aftersales.lakehouse.commit.lake_problem).
 
     A missing file is fine (the first publish creates it). Anything else must be a DuckDB
     database this DuckDB can open: checked read-only before a batch spends its night, so a
     0-byte, garbage, folder or incompatible-version warehouse is refused up front rather than
     failing at publish. A database locked by another process is in use, not broken: no problem.
     """
+    try:
+        location = WarehouseLocation.parse(warehouse)
+    except LocationError as exc:
+        return str(exc)
+    if location.is_lake:
+        return lake_problem(location)
     warehouse = Path(warehouse)
     try:
         st = warehouse.stat()
@@ -175,13 +189,33 @@ def publish_batch(
     run_rows: Iterable[dict],
     after_swap_in: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     tables: Iterable[str] = BATCH_TABLES,
+    run_id: str | None = None,
 ) -> PublishSummary:
     """Replace `batch_date` in the warehouse with the work database's results, atomically.
 
     `run_rows` are appended to `runs` (failed attempts journalled earlier plus this run);
-    `after_swap_in` runs inside the copy before it is swapped in (views are created there).
+    `after_swap_in` runs inside the copy before it is swapped in (views are created there), or
+    inside the lake transaction. A lake commit is tagged with `run_id` (default: the last run
+    row's, i.e. the publishing run's) so that `--as-of RUN_ID` finds its snapshot.
     """
     started = time.monotonic()
+    location = WarehouseLocation.parse(warehouse)
+    if location.is_lake:
+        run_rows = list(run_rows)
+        tag = run_id or (str(run_rows[-1]["run_id"]) if run_rows else f"publish-{batch_date.isoformat()}")
+        with publish_lock(location.sidecar):
+            rows = commit_batch(
+                Path(work_db),
+                location,
+                batch_date,
+                run_rows,
+                run_id=tag,
+                after_write=after_swap_in,
+                tables=tables,
+            )
+        return PublishSummary(
+            location.display, batch_date.isoformat(), rows, round(time.monotonic() - started, 3)
+        )
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, int] = {}
