@@ -10,7 +10,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-DEMO_DB ?= warehouse/aftersales.duckdb
+DEMO_DB ?= warehouse/aftersales.ducklake
 DEMO_INBOX ?= data/sample/inbox
 DEMO_DATE ?= 2026-11-27
 
@@ -50,7 +50,7 @@ serve: $(STAMP)
 	$(BIN)/aftersales serve
 
 sample: $(STAMP)
-	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --orders 400 --seed 7 --batch-date $(DEMO_DATE) --report data/sample/generation_report.json
+	$(BIN)/aftersales generate --out $(DEMO_INBOX) --shops 6 --api-shops 1 --orders 400 --seed 7 --batch-date $(DEMO_DATE) --report data/sample/generation_report.json
 
 clean:
 	rm -rf warehouse .prefect .aftersales reports .pytest_cache

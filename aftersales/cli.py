@@ -21,7 +21,11 @@ COMMAND_MODULES = (
     "aftersales.commands.run_batch",
     "aftersales.commands.generate",
     "aftersales.commands.rules",
-    "aftersales.commands.orchestration",
+    "aftersales.commands.serve",
+    "aftersales.commands.backfill_dates",
+    "aftersales.commands.replay_candidate",
+    "aftersales.commands.lineage",
+    "aftersales.commands.lakehouse_admin",
     "aftersales.commands.export",
     "aftersales.commands.sql",
     "aftersales.commands.todo",
@@ -159,7 +163,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
     \b
     Examples:
-      aftersales run --inbox data/sample/inbox --db warehouse/aftersales.duckdb --batch-date 2026-11-27
+      aftersales run --inbox data/sample/inbox --db warehouse/aftersales.ducklake --batch-date 2026-11-27
       aftersales generate --out /tmp/inbox --shops 6 --orders 400 --seed 7
       aftersales rules lint
     """

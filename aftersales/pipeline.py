@@ -1,17 +1,17 @@
-"""The nightly batch as plain functions on paths; `flows/nightly.py` runs them as Prefect tasks.
+"""The nightly batch's stages as plain functions on paths, plus the run's journal and lock.
 
-Order: preflight → ingest → score → SLA → health → publish → report. Every stage before
-publish writes only the run's private work database, so a failure or a kill anywhere leaves
-the warehouse untouched; publish swaps the results in atomically (see aftersales.publish).
+`aftersales.definitions` declares the stages (order, tables read and written) over these
+functions; `flows/nightly.py` runs them as Prefect tasks. Every stage before publish writes only
+the run's private work database, so a failure or a kill anywhere leaves the warehouse
+untouched; publish swaps the results in atomically (see aftersales.publish).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -56,20 +56,19 @@ def new_run_id(batch_date: date) -> str:
     return f"{batch_date:%Y%m%d}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
+def warehouse_address(warehouse: str | Path) -> Path:
+    """A warehouse path made absolute; a `ducklake:` catalog address (PostgreSQL) is kept as written."""
+    return Path(str(warehouse)) if str(warehouse).startswith("ducklake:") else Path(warehouse).resolve()
+
+
 def batch_paths(inbox, warehouse, rules_dir, report_dir, run_id: str) -> BatchPaths:
-    warehouse = Path(warehouse).resolve()
-    work_db = warehouse.parent / ".work" / run_id / "work.duckdb"
+    from aftersales.lakehouse.side_tables import private_folder
+
+    warehouse = warehouse_address(warehouse)
+    work_db = private_folder(warehouse) / run_id / "work.duckdb"
     return BatchPaths(
         Path(inbox).resolve(), warehouse, Path(rules_dir).resolve(), Path(report_dir).resolve(), work_db
     )
-
-
-def summary_dict(summary) -> dict:
-    if summary is None:
-        return {}
-    if is_dataclass(summary):
-        return json.loads(json.dumps(asdict(summary), default=str))
-    return dict(summary)
 
 
 def preflight(
@@ -81,11 +80,12 @@ def preflight(
     read-only); with `batch_date` too, no other run of that date may be running on it (a probe
     of the run lock, which the run itself takes at its start: `record_started`).
     """
+    from aftersales.ingest.discovery import regular_file_problem  # (imports the ingest package)
+    from aftersales.ingest.shop_registry import inbox_problem
+
     inbox = Path(inbox)
-    if not inbox.exists():
-        raise BatchRefused(f"inbox {inbox} does not exist")
-    if not inbox.is_dir():
-        raise BatchRefused(f"inbox {inbox} is not a folder")
+    if (problem := inbox_problem(inbox)) is not None:
+        raise BatchRefused(problem)
     if warehouse is not None:
         if (problem := warehouse_problem(Path(warehouse))) is not None:
             raise BatchRefused(problem)
@@ -96,10 +96,6 @@ def preflight(
             except run_lock.RunInProgress as exc:
                 raise BatchRefused(str(exc)) from None
     shops = inbox / "shops.csv"
-    if not shops.exists() and not shops.is_symlink():
-        raise BatchRefused(f"shop registry {shops} is missing")
-    from aftersales.ingest.discovery import regular_file_problem  # (imports the ingest package)
-
     # A link (maybe to a file outside the inbox) or a FIFO as shops.csv is refused, never followed.
     if (problem := regular_file_problem(inbox, "shops.csv")) is not None:
         raise BatchRefused(f"shop registry {shops}: {problem}")
@@ -118,12 +114,18 @@ def validated_rulebook(rules_dir: Path) -> RuleBook:
     return book
 
 
+def stage_preflight(paths: BatchPaths, batch_date: date, run_id: str) -> RuleBook:
+    """The flow's preflight: the checks of `preflight` that need no warehouse (the command line
+    checked the warehouse and the run lock before Prefect started)."""
+    return preflight(paths.inbox, paths.rules_dir)
+
+
 def stage_ingest(paths: BatchPaths, batch_date: date, run_id: str, settings: Settings):
-    from aftersales.ingest import InboxError, ingest_inbox
+    from aftersales.ingest import InboxError, ingest_preflighted_inbox
 
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return ingest_inbox(
+        return ingest_preflighted_inbox(
             paths.inbox, paths.work_db, batch_date, run_id, settings, paths.report_dir / run_id
         )
     except InboxError as exc:
@@ -148,46 +150,21 @@ def stage_health(paths: BatchPaths, batch_date: date, run_id: str):
     return compute_seller_health(paths.work_db, batch_date, run_id, paths.rules_dir)
 
 
-def run_row(
-    run_id: str,
-    batch_date: date,
-    started_at: datetime,
-    status: str,
-    *,
-    book: RuleBook | None,
-    ingest: dict | None,
-    stage_timings: dict,
-    inbox: Path,
-    flow_run_id: str | None,
-    error: str | None = None,
-) -> dict:
-    ingest = ingest or {}
-    return {
-        "run_id": run_id,
-        "batch_date": batch_date.isoformat(),
-        "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "status": status,
-        "policy_version": book.policy_version if book else None,
-        "files_read": ingest.get("files_read"),
-        "rows_read": ingest.get("rows_read"),
-        "rows_quarantined": ingest.get("rows_quarantined"),
-        "files_skipped": ingest.get("files_skipped"),
-        "error": error,
-        "flow_run_id": flow_run_id,
-        "inbox": str(inbox),
-        "stage_timings": json.dumps(stage_timings),
-        "rule_pack_versions": json.dumps({p.id: p.version for p in book.packs} if book else {}),
-    }
+def stage_publish(paths: BatchPaths, batch_date: date, run_id: str, run_row: dict):
+    """Swap the batch in, with this run's row and every attempt that ended without publishing.
 
+    What is published is what the declared stages say they publish (`definitions.published_tables`)."""
+    from aftersales.definitions import published_tables  # (definitions wires this module's stages)
 
-def stage_publish(paths: BatchPaths, batch_date: date, this_run: dict):
-    """Swap the batch in, with this run's row and every attempt that ended without publishing."""
-    run_id = this_run["run_id"]
     settled = pending_attempts(paths.warehouse, exclude={run_id})
-
     summary = publish_batch(
-        paths.work_db, paths.warehouse, batch_date, [*settled, this_run], after_swap_in=create_views
+        paths.work_db,
+        paths.warehouse,
+        batch_date,
+        [*settled, run_row],
+        after_swap_in=create_views,
+        tables=published_tables(),
+        run_id=run_id,
     )
     clear_attempts(paths.warehouse, settled, also={run_id})
     remove_stale_work(paths)
@@ -319,7 +296,9 @@ def skipped_file_lines(warehouse: str, batch_date: str, run_id: str) -> list[str
     folders missing from shops.csv first, then up to SKIPPED_FILES_SHOWN files with their reason."""
     import duckdb
 
-    con = duckdb.connect(warehouse, read_only=True)
+    from aftersales.lakehouse.connect import open_warehouse
+
+    con = open_warehouse(warehouse)
     try:
         skipped = con.execute(
             """SELECT source_file, coalesce(reason, '') AS reason, reason LIKE ? AS unknown_shop

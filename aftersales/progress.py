@@ -13,9 +13,12 @@ from contextlib import contextmanager
 
 import click
 
+from aftersales.definitions import stage_names
+
 _listeners: list[Callable[[str], None]] = []
 
-NIGHTLY_STAGES = ("preflight", "ingest", "score", "sla", "health", "action_queue", "publish", "report")
+# The nightly flow advances once per declared stage (aftersales.definitions).
+NIGHTLY_STAGES: tuple[str, ...] = stage_names()
 
 
 def advance(label: str) -> None:

@@ -7,7 +7,7 @@ Layout (one folder per pack, each a YAML document set):
       <pack>/pack.yaml             # pack id, version, scope (markets, programs), thresholds
       <pack>/policy.yaml           # adjudication rules (owned by aftersales.policy)
       <pack>/sla.yaml              # SLA clocks (owned by aftersales.sla)
-      <pack>/health.yaml           # seller-health thresholds (owned by aftersales.sla.health)
+      <pack>/health.yaml           # seller-health thresholds (owned by aftersales.sla.health_rules)
       <pack>/scenarios/*.yaml      # scenario tests: case facts -> expected ruling
 
 Every rule in every file carries the common metadata validated here: `id`, `version`

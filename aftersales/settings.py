@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Settings:
     inbox: str = "data/sample/inbox"
-    warehouse: str = "warehouse/aftersales.duckdb"
+    warehouse: str = "warehouse/aftersales.ducklake"
     rules_dir: str = str(PROJECT_ROOT / "rules")
     report_dir: str = "reports"
     timezone: str = "Asia/Singapore"  # the time zone the nightly schedule runs in
@@ -32,6 +32,16 @@ class Settings:
     pseudonym_key_file: str = ".aftersales/pseudonym.key"
     duckdb_memory_limit: str = "1536MB"  # per DuckDB connection of a stage; "" = DuckDB's default
     duckdb_threads: int = 0  # 0 = one per core
+    # LAKE-CORE (issue 13): where a PostgreSQL-catalog lake keeps its Parquet files (a `.ducklake`
+    # keeps them beside its catalog), and where the bundled DuckDB extensions are installed from
+    # their wheels (never downloaded).
+    lake_data_path: str = ""
+    duckdb_extension_directory: str = str(PROJECT_ROOT / ".aftersales" / "duckdb_extensions")
+    # LAKE-OPS (issue 13): `aftersales maintain` expires lake snapshots older than this (time
+    # travel reaches back this far), and deletes replaced or orphaned files only once they are
+    # this old (a reader may still scan them; a running publish has not committed them yet).
+    snapshot_retention_days: int = 30
+    lake_file_grace_hours: int = 24
 
     def with_overrides(self, **values) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -8,7 +8,7 @@ row carries `batch_date` and `run_id`.
 
 from __future__ import annotations
 
-from aftersales.policy.features import stored_case_columns
+from aftersales.case_columns import stored_case_columns
 
 
 def _case_features_ddl() -> str:
@@ -56,7 +56,8 @@ RESULT_DDL: dict[str, str] = {
             rows_read BIGINT NOT NULL,            -- data records after the header
             rows_staged BIGINT NOT NULL,
             rows_quarantined BIGINT NOT NULL,
-            rows_skipped_description BIGINT NOT NULL
+            rows_skipped_description BIGINT NOT NULL,
+            rows_superseded BIGINT NOT NULL DEFAULT 0  -- Open API record versions a newer dump replaced
         )""",
     "quarantine": """
         CREATE TABLE IF NOT EXISTS quarantine (

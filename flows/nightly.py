@@ -1,9 +1,13 @@
-"""The nightly adjudication flow: ingest → score → SLA → health → publish → report."""
+"""The nightly adjudication flow: extract → transform → load over the declared stages.
+
+`aftersales.definitions.STAGES` says which stages each phase runs, in which order; each runs as
+its Prefect task (`tasks/stages.py`), submitted and resolved with `.result()`, so another task
+runner can take the same stages.
+"""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,8 +15,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from aftersales import pipeline, progress
-from aftersales.failpoints import failpoint
+from aftersales import definitions, pipeline, progress
+from aftersales.run_record import RunRecord, summary_dict
 from aftersales.settings import load_settings
 from tasks import stages
 
@@ -86,6 +90,11 @@ def summary_markdown(
     return "\n\n".join(parts)
 
 
+def run_as_tasks(stage: definitions.Stage, *args, **kwargs):
+    """One declared stage as its Prefect task, waited for (a failure raises here)."""
+    return stages.TASKS[stage.name].submit(*args, **kwargs).result()
+
+
 @flow(name=FLOW_NAME, log_prints=False, persist_result=False)
 def nightly_batch(
     inbox: str, warehouse: str, batch_date: str, rules_dir: str | None = None, report_dir: str | None = None
@@ -98,85 +107,53 @@ def nightly_batch(
     paths = pipeline.batch_paths(
         inbox, warehouse, rules_dir or settings.rules_dir, report_dir or settings.report_dir, run_id
     )
-    started_at = datetime.now(UTC)
-    timings: dict[str, float] = {}
-    book = None
-    ingest: dict = {}
-    flow_run_id = str(flow_run.id) if flow_run.id else None
+    record = RunRecord(run_id, day, paths.inbox, str(flow_run.id) if flow_run.id else None)
 
-    def timed(name: str, fn, *args):
-        t0 = time.monotonic()
-        out = fn(*args)
-        timings[name] = round(time.monotonic() - t0, 3)
-        progress.advance(name)
-        logger.info("stage %s finished in %.2fs", name, timings[name])
-        return out
+    def finished(stage: definitions.Stage, seconds: float) -> None:
+        progress.advance(stage.name)
+        logger.info("stage %s finished in %.2fs", stage.name, seconds)
 
-    pipeline.record_started(
-        paths,
-        pipeline.run_row(
-            run_id,
-            day,
-            started_at,
-            "running",
-            book=None,
-            ingest=None,
-            stage_timings={},
-            inbox=paths.inbox,
-            flow_run_id=flow_run_id,
-        ),
-    )
+    def run(phase: definitions.Phase) -> dict:
+        return definitions.run_stages(
+            definitions.phase(phase), paths, record, settings, call=run_as_tasks, finished=finished
+        )
+
+    pipeline.record_started(paths, record.started())
     try:
-        book = timed("preflight", stages.preflight, paths.inbox, paths.rules_dir)
-        ingest = pipeline.summary_dict(timed("ingest", stages.ingest, paths, day, run_id, settings))
+        extracted = run("extract")
+        counts = record.ingest
         logger.info(
             "ingested %s rows from %s files (%s quarantined)",
-            ingest.get("rows_read"),
-            ingest.get("files_read"),
-            ingest.get("rows_quarantined"),
+            counts.get("rows_read"),
+            counts.get("files_read"),
+            counts.get("rows_quarantined"),
         )
-        failpoint("after-ingest")
-        scoring = pipeline.summary_dict(timed("score", stages.score, paths, day, run_id))
-        failpoint("after-scoring")
-        sla = pipeline.summary_dict(timed("sla", stages.sla, paths, day, run_id))
-        health = pipeline.summary_dict(timed("health", stages.health, paths, day, run_id))
-        actions = pipeline.summary_dict(timed("action_queue", stages.action_queue, paths, day, run_id))
+        transformed = run("transform")
         facts = run_facts(paths.work_db)
-        row = pipeline.run_row(
-            run_id,
-            day,
-            started_at,
-            "success",
-            book=book,
-            ingest=ingest,
-            stage_timings=timings,
-            inbox=paths.inbox,
-            flow_run_id=flow_run_id,
-        )
-        published = timed("publish", stages.publish, paths, day, row)
-        report_page = timed("report", stages.report, paths, day, run_id)
+        loaded = run("load")
     except BaseException as exc:
-        failed = pipeline.run_row(
-            run_id,
-            day,
-            started_at,
-            "failed",
-            book=book,
-            ingest=ingest,
-            stage_timings=timings,
-            inbox=paths.inbox,
-            flow_run_id=flow_run_id,
-            error=pipeline.one_line(exc),
-        )
-        pipeline.record_failure(paths, failed)
+        pipeline.record_failure(paths, record.failed(pipeline.one_line(exc)))
         raise
     pipeline.discard_work(paths)
+    return run_summary(record, paths, facts, {**extracted, **transformed, **loaded})
 
-    publish = pipeline.summary_dict(published)
+
+def run_summary(record: RunRecord, paths: pipeline.BatchPaths, facts: dict, results: dict) -> dict:
+    """The run's Prefect artifacts (markdown summary, shops with most breaches) and return value."""
+    day, timings = record.batch_date, record.stage_timings
+    publish = summary_dict(results["publish"])
+    report_page = results["report"]
     create_markdown_artifact(
         key="aftersales-run-summary",
         markdown=summary_markdown(
-            day, run_id, ingest, facts, publish, report_page, ingest.get("validation_report_path"), timings
+            day,
+            record.run_id,
+            record.ingest,
+            facts,
+            publish,
+            report_page,
+            record.ingest.get("validation_report_path"),
+            timings,
         ),
         description=f"aftersales batch {day}",
     )
@@ -188,14 +165,14 @@ def nightly_batch(
         description=f"Shops with the most SLA breaches, batch {day}",
     )
     return {
-        "run_id": run_id,
+        "run_id": record.run_id,
         "batch_date": day.isoformat(),
         "warehouse": str(paths.warehouse),
-        "ingest": ingest,
-        "scoring": scoring,
-        "sla": sla,
-        "health": health,
-        "action_queue": actions,
+        "ingest": record.ingest,
+        "scoring": summary_dict(results["score"]),
+        "sla": summary_dict(results["sla"]),
+        "health": summary_dict(results["health"]),
+        "action_queue": summary_dict(results["action_queue"]),
         "publish": publish,
         "report_page": str(report_page) if report_page else None,
         "stage_timings": timings,

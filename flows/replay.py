@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from aftersales.orchestration import what_if as rp
-from aftersales.pipeline import BatchRefused, validated_rulebook
+from aftersales.pipeline import BatchRefused, validated_rulebook, warehouse_address
 from aftersales.rulepack import RulePackError
 
 FLOW_NAME = "aftersales-replay"
@@ -45,7 +45,7 @@ def replay_rules(candidate_rules: str, date_from: str, date_to: str, warehouse: 
     if last < first:
         raise BatchRefused(f"--to {last} is before --from {first}")
     rules = Path(candidate_rules).resolve()
-    wh = Path(warehouse).resolve()
+    wh = warehouse_address(warehouse)
     book = load_candidate(rules)
     replay_id = rp.new_replay_id()
     replay_db = rp.replay_db_path(wh, replay_id)

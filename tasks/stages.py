@@ -1,20 +1,31 @@
-"""One Prefect task per pipeline stage. Retries only where a retry can help."""
+"""One Prefect task per declared stage (`aftersales.definitions.STAGES`), named after it.
+
+Retries come from the declaration (only where a retry can help: publish). `TASKS[name]`, or the
+module attribute of the same name (`stages.score`), is the task.
+"""
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
-from aftersales import pipeline
+from aftersales.definitions import STAGES
 
-_common = {"cache_policy": NO_CACHE, "persist_result": False}
+TASKS: dict[str, Task] = {
+    stage.name: task(
+        stage.run,
+        name=stage.name,
+        retries=stage.retries,
+        retry_delay_seconds=stage.retry_delay_seconds,
+        cache_policy=NO_CACHE,
+        persist_result=False,
+    )
+    for stage in STAGES
+}
 
-preflight = task(name="preflight", **_common)(pipeline.preflight)
-ingest = task(name="ingest", **_common)(pipeline.stage_ingest)
-score = task(name="score", **_common)(pipeline.stage_score)
-sla = task(name="sla", **_common)(pipeline.stage_sla)
-health = task(name="health", **_common)(pipeline.stage_health)
-action_queue = task(name="action_queue", **_common)(pipeline.stage_action_queue)
-# Publishing waits for a lock held by another run and touches the file system: worth a retry.
-publish = task(name="publish", retries=2, retry_delay_seconds=5, **_common)(pipeline.stage_publish)
-report = task(name="report", **_common)(pipeline.stage_report)
+
+def __getattr__(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

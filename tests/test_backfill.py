@@ -94,7 +94,11 @@ def test_backfill_runs_dates_in_order_stops_at_a_failure_and_resumes(
     (exports / D2.isoformat()).mkdir()
     assert main(cmd) == 1
     out, err = capsys.readouterr()
-    assert f"batch {D2} failed: shop registry" in err and "re-run the same command to resume" in err
+    assert (
+        f"batch {D2} failed: inbox" in err
+        and "has no shops.csv" in err
+        and "re-run the same command to resume" in err
+    )
     assert result_lines(out) == {D1.isoformat(): "ran", D2.isoformat(): "failed"}
     assert [(d, s) for d, s, _ in runs(wh)] == [(D1, "success")]
     assert [r["batch_date"] for r in pending_attempts(wh)] == [D2.isoformat()]

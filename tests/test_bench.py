@@ -18,17 +18,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from aftersales.bench.baseline import (
-    Interpreter,
-    PerCaseEngine,
-    UnsupportedExpression,
-    judge_records,
-    load_records,
-)
 from aftersales.bench.calibrate_run import STRIDE, build_calibration_warehouse
 from aftersales.bench.floor import read_floor
 from aftersales.bench.harness import CALIBRATE_DATES, run_scale, targets
 from aftersales.bench.memory import TreeSampler
+from aftersales.bench.reference import per_case_baseline
 from aftersales.bench.results_files import scale_markdown, write_results
 from aftersales.bench.scales import SCALES, ensure_inbox
 from aftersales.generate import GeneratorSpec, generate_inbox
@@ -37,6 +31,13 @@ from aftersales.policy.score import validate_policy_packs
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
+_baseline = per_case_baseline()  # the reference engine in bench/, outside the package
+Interpreter, PerCaseEngine, UnsupportedExpression = (
+    _baseline.Interpreter,
+    _baseline.PerCaseEngine,
+    _baseline.UnsupportedExpression,
+)
+judge_records, load_records = _baseline.judge_records, _baseline.load_records
 
 
 @pytest.fixture(scope="module")

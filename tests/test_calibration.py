@@ -368,6 +368,46 @@ def test_calibrate_command_publishes_and_a_rerun_replaces(warehouse):
     assert missing.exit_code == 1 and "does not exist" in missing.output
 
 
+def test_calibrate_on_a_lake_publishes_what_it_publishes_on_a_file(warehouse, tmp_path):
+    """The same warehouse migrated into a DuckLake: the same calibration, committed as one tagged snapshot."""
+    from aftersales.calibration.drilldown import disagreement_ranking
+    from aftersales.lakehouse.connect import open_warehouse
+    from aftersales.lakehouse.migration import migrate_warehouse
+
+    lake = tmp_path / "wh.ducklake"
+    migrate_warehouse(warehouse, lake)
+    on_file = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
+    on_lake = calibrate(lake, FIRST, LAST, RULES, min_cases=5, bins=10)
+    facts = ("decided_cases", "calibrated_cases", "agreeing_cases", "not_calibratable", "cases_per_asof_date")
+    assert [getattr(on_lake, f) for f in facts] == [getattr(on_file, f) for f in facts]
+    cases = (
+        "SELECT case_id, case_kind, asof_batch_date, recommended_decision, platform_decision, agree "
+        "FROM calibration_cases "
+        "WHERE calibration_id = ? ORDER BY ALL"
+    )
+    file_con = duckdb.connect(str(warehouse), read_only=True)
+    lake_con = open_warehouse(lake)
+    try:
+        assert (
+            lake_con.execute(cases, [on_lake.calibration_id]).fetchall()
+            == file_con.execute(cases, [on_file.calibration_id]).fetchall()
+        )
+        # one calibration per (dates, policy): the migrated earlier one was replaced, in one tagged commit
+        assert lake_con.execute(
+            "SELECT calibration_id FROM calibration_runs WHERE date_from = ? AND date_to = ?", [FIRST, LAST]
+        ).fetchall() == [(on_lake.calibration_id,)]
+        assert lake_con.execute(
+            "SELECT count(*) FROM lake.snapshots() WHERE commit_extra_info LIKE ?",
+            [f"%{on_lake.calibration_id}%"],
+        ).fetchone() == (1,)
+    finally:
+        file_con.close()
+        lake_con.close()
+    assert disagreement_ranking(lake, on_lake.calibration_id, 5) == disagreement_ranking(
+        warehouse, on_file.calibration_id, 5
+    )
+
+
 def test_calibration_finds_the_planted_deviation_within_the_noise(warehouse):
     """The generator's platform upholds late appeals; the packs' *.appeal_window rules reject them."""
     from aftersales.calibration.drilldown import disagreement_ranking
@@ -435,7 +475,7 @@ def test_calibration_notebook_is_committed_without_outputs():
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.outputs == [] and c.execution_count is None for c in code)
-    assert any("AFTERSALES_DB" in c.source and "read_only=True" in c.source for c in code)
+    assert any("AFTERSALES_DB" in c.source and "open_warehouse(DB)" in c.source for c in code)
 
 
 def test_calibration_notebook_draws_the_confusion_matrix_and_reliability_diagram(warehouse, monkeypatch):
@@ -562,7 +602,7 @@ def test_replay_reports_agreement_before_and_after_on_the_same_decided_cases(
     import re
 
     from aftersales.cli import main
-    from aftersales.orchestration.what_if import stored_rules_calibration
+    from aftersales.orchestration.what_if_agreement import stored_rules_calibration
 
     shipped = calibrate(warehouse, FIRST, LAST, RULES, min_cases=5, bins=10)
     assert stored_rules_calibration(warehouse, date(2026, 9, 1), date(2026, 9, 30)) is None  # nothing stored

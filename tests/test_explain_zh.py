@@ -72,6 +72,7 @@ def _times_without_zone(text: str) -> list[str]:
     return [m.group(0) for m in TIME.finditer(text) if not ZONE_AFTER_TIME.match(text, m.end())]
 
 
+@pytest.mark.slow  # `judged`: the whole sample inbox ingested and scored
 def test_every_sample_case_reads_in_chinese(judged):
     cases = _cases(judged)
     assert len(cases) >= 50  # the sample batch judges every market's cases
@@ -88,6 +89,7 @@ def test_every_sample_case_reads_in_chinese(judged):
     assert not problems, problems
 
 
+@pytest.mark.slow
 def test_english_output_says_missing_facts_in_words_and_zones_every_time(judged):
     con = duckdb.connect(str(judged), read_only=True)
     try:  # the cases whose stored reasons hold a missing fact ('?') or a time, plus those with gaps
@@ -123,6 +125,7 @@ def test_a_missing_fact_is_said_in_words():
     )
 
 
+@pytest.mark.slow
 def test_deciding_rule_overruled_by_missing_evidence_says_why(judged):
     con = duckdb.connect(str(judged), read_only=True)
     try:
@@ -147,6 +150,7 @@ def test_deciding_rule_overruled_by_missing_evidence_says_why(judged):
     assert "该规则要求的证据尚未提供" in explanation_zh
 
 
+@pytest.mark.slow
 def test_explain_command_in_chinese(judged, capsys):
     case_id = _cases(judged)[0]["case_id"]
     assert main(["explain", case_id, "--db", str(judged), "--lang", "zh"]) == 0

@@ -215,7 +215,11 @@ def assert_no_leak(texts: list[tuple[str, str]], planted: frozenset[str] | set[s
 def assert_ledger_balances(outcome: Outcome) -> None:
     for row in outcome.ledger:
         assert (
-            row["rows_read"] == row["rows_staged"] + row["rows_quarantined"] + row["rows_skipped_description"]
+            row["rows_read"]
+            == row["rows_staged"]
+            + row["rows_quarantined"]
+            + row["rows_skipped_description"]
+            + row["rows_superseded"]
         ), row
         if row["status"] != "ingested":
             assert row["rows_read"] == row["rows_staged"] == row["rows_quarantined"] == 0, row

@@ -7,11 +7,11 @@ import shutil
 
 import duckdb
 import pytest
-from test_sla_support import RULES_DIR, WorkDb
+from test_sla_support import RULES_DIR, WorkDb, health_inputs
 
 from aftersales.rulepack import RulePackError
 from aftersales.sla import compute_seller_health
-from aftersales.sla.health import load_health_rules
+from aftersales.sla.health_rules import load_health_rules
 from aftersales.warehouse_schema import RESULT_DDL
 
 NY, LDN, BKK = "America/New_York", "Europe/London", "Asia/Bangkok"
@@ -154,6 +154,7 @@ def us(tmp_path_factory):
             [BATCH, case, party],
         )
     con.close()
+    health_inputs(db.path, BATCH)
     summary = compute_seller_health(db.path, BATCH, "run-h", RULES_DIR)
     return db, summary
 
@@ -229,6 +230,7 @@ def test_us_ldr_january_2026_version_breaches_above_4_percent(tmp_path):
             on_time="2026-02-03 10:00",
             late_at="2026-02-06 10:00",
         )
+    health_inputs(db.path, dt.date(2026, 2, 15))
     compute_seller_health(db.path, dt.date(2026, 2, 15), "r", RULES_DIR)
     row = health(db, dt.date(2026, 2, 15))[("LDR-JAN", "ldr")]
     check(row, 0.10, "breach", 1, 10)
@@ -256,6 +258,7 @@ def world(tmp_path_factory):
         )
         db.order("TH-1", "TH-old", "2026-11-27 10:00", cancelled="2026-11-27 12:00", cancel_by="Seller")
         waits(db, "TH-1", 20, late=3)
+    health_inputs(db.path, BATCH)
     compute_seller_health(db.path, BATCH, "run-w", RULES_DIR)
     return db
 

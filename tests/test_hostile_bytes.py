@@ -29,12 +29,12 @@ from aftersales.ingest.readers import check_no_lost_lines, prepare
 from aftersales.ingest.records import NumberedCsv
 from aftersales.ingest.typing_sql import install_macros
 from aftersales.ingest.workbook import (
-    MAX_CELL_CHARS,
     _run_child,
     numbered_sheet,
     sheet_fingerprint,
     workbook_sheets,
 )
+from aftersales.ingest.workbook_inspection import MAX_CELL_CHARS
 from aftersales.settings import Settings
 
 KEY_HEX = "a7" * 32

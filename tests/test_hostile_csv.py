@@ -16,11 +16,12 @@ import duckdb
 import numpy as np
 import pytest
 
+from aftersales.export_kinds import KINDS
 from aftersales.ingest import ingest_inbox
-from aftersales.ingest.kinds import KINDS, recognise
+from aftersales.ingest.line_numbering import MAX_RECORD_BYTES, number_records
 from aftersales.ingest.quarantine import MASK, looks_personal, masked_raw_from_line, masked_raw_sql
 from aftersales.ingest.readers import RejectedRecord, read_csv_sql, reject_reason, scan_failure_reason
-from aftersales.ingest.records import MAX_RECORD_BYTES, number_records
+from aftersales.ingest.recognition import recognise
 from aftersales.settings import Settings
 
 SETTINGS = Settings(pseudonym_key="5f" * 32)
@@ -279,7 +280,11 @@ def test_every_file_is_ingested_and_balances(hostile):
         row = ledger(db, name)
         assert row["status"] == "ingested", (name, row["reason"])
         assert (
-            row["rows_read"] == row["rows_staged"] + row["rows_quarantined"] + row["rows_skipped_description"]
+            row["rows_read"]
+            == row["rows_staged"]
+            + row["rows_quarantined"]
+            + row["rows_skipped_description"]
+            + row["rows_superseded"]
         ), name
 
 
@@ -541,7 +546,7 @@ def test_reasons_never_quote_duckdb_messages_or_contents():
 
 def test_fast_path_is_kept_for_clean_blocks(tmp_path):
     """A clean file (quoted commas, multi-line values) never takes the per-line path."""
-    import aftersales.ingest.records as records
+    import aftersales.ingest.line_numbering as records
 
     calls = []
     original = records._Numberer._exact

@@ -39,9 +39,10 @@ from aftersales.ingest.discovery import (
 from aftersales.ingest.errors import FileRejected
 from aftersales.publish.journal import journal_path
 from aftersales.publish.swap import TMP_SUFFIX, WarehouseUnusable, publish_batch
+from aftersales.run_record import RunRecord
 from aftersales.settings import Settings
-from aftersales.sla import compute_seller_health
-from aftersales.warehouse_schema import create_result_tables
+from aftersales.sla import compute_seller_health, compute_sla
+from aftersales.warehouse_schema import RESULT_DDL, create_result_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "inbox"
@@ -168,7 +169,11 @@ def test_every_non_regular_entry_is_ledgered_skipped_with_a_reason(hostile_inbox
     summary = hostile_inbox["summary"]
     assert summary.files_read == 2 + len(NOT_REGULAR) and summary.files_skipped == len(NOT_REGULAR)
     assert (
-        summary.rows_read == summary.rows_staged + summary.rows_quarantined + summary.rows_skipped_description
+        summary.rows_read
+        == summary.rows_staged
+        + summary.rows_quarantined
+        + summary.rows_skipped_description
+        + summary.rows_superseded
     )
 
 
@@ -331,10 +336,7 @@ def test_unusable_warehouse_refusal_in_the_flow_is_journalled_and_holds_no_lock(
     wh = garbage_warehouse(tmp_path, "garbage")
     run_id = pipeline.new_run_id(BATCH)
     paths = pipeline.batch_paths(SAMPLE, wh, ROOT / "rules", tmp_path / "reports", run_id)
-    row = pipeline.run_row(
-        run_id, BATCH, pipeline.datetime.now(pipeline.UTC), "running", book=None, ingest=None,
-        stage_timings={}, inbox=paths.inbox, flow_run_id=None,
-    )  # fmt: skip
+    row = RunRecord(run_id, BATCH, paths.inbox).started()
     with pytest.raises(pipeline.BatchRefused, match="not a DuckDB database"):
         pipeline.record_started(paths, row)
     journal = [json.loads(line) for line in journal_path(wh).read_text().splitlines()]
@@ -440,10 +442,7 @@ def test_second_run_of_a_date_is_refused_naming_the_running_one(tmp_path):
         # the flow takes the lock too (serve, backfill): its start is refused the same way
         run_id = pipeline.new_run_id(BATCH)
         paths = pipeline.batch_paths(SAMPLE, wh, ROOT / "rules", tmp_path / "reports", run_id)
-        row = pipeline.run_row(
-            run_id, BATCH, pipeline.datetime.now(pipeline.UTC), "running", book=None, ingest=None,
-            stage_timings={}, inbox=paths.inbox, flow_run_id=None,
-        )  # fmt: skip
+        row = RunRecord(run_id, BATCH, paths.inbox).started()
         with pytest.raises(pipeline.BatchRefused, match=f"pid {holder.pid}"):
             pipeline.record_started(paths, row)
         # another date on the same warehouse is not blocked by it
@@ -556,6 +555,10 @@ def test_health_status_mirror_says_no_data_without_a_denominator(tmp_path, hosti
     """The health stage on an ingested work database with one listed shop and a single appeal."""
     work = tmp_path / "work.duckdb"
     shutil.copy(hostile_inbox["work_db"], work)
+    compute_sla(work, BATCH, "run-hostile", ROOT / "rules")  # health reads the SLA stage's obligations
+    con = duckdb.connect(str(work))
+    con.execute(RESULT_DDL["rulings"])  # and scoring's rulings (empty: this test does not score)
+    con.close()
     summary = compute_seller_health(work, BATCH, "run-hostile", ROOT / "rules")
     assert summary.by_status == {"no_data": 4}
     statuses = rows(work, "SELECT DISTINCT value IS NULL, status, denominator FROM seller_health")
@@ -574,7 +577,8 @@ def test_console_lists_many_skipped_files_briefly_and_inertly(tmp_path):
             else "symbolic link to '/etc/passwd': links are never followed"
         )
         con.execute(
-            "INSERT INTO file_ledger VALUES (?, 'r1', ?, '', 0, NULL, NULL, NULL, 'skipped', ?, 0, 0, 0, 0)",
+            "INSERT INTO file_ledger (batch_date, run_id, source_file, sha256, size_bytes, file_kind, shop_id, encoding, status, reason, rows_read, rows_staged, rows_quarantined, rows_skipped_description) "
+            "VALUES (?, 'r1', ?, '', 0, NULL, NULL, NULL, 'skipped', ?, 0, 0, 0, 0)",
             [BATCH, name, reason],
         )
     con.close()

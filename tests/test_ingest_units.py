@@ -13,13 +13,15 @@ import duckdb
 import numpy as np
 import pytest
 
+from aftersales.export_kinds import KINDS, header_key
 from aftersales.ingest.decoding import sniff, utf8_chunks
 from aftersales.ingest.errors import FileRejected
 from aftersales.ingest.greetings import classify_greetings
-from aftersales.ingest.kinds import KINDS, header_key, recognise
+from aftersales.ingest.line_numbering import number_records
 from aftersales.ingest.pseudonyms import buyer_pseudonym, install_pseudonym_key, pseudonym_sql
 from aftersales.ingest.readers import read_csv_sql, read_csvs_sql, rejected_records, rejected_records_by_path
-from aftersales.ingest.records import NumberedCsv, number_records, write_numbered_rows
+from aftersales.ingest.recognition import recognise
+from aftersales.ingest.records import NumberedCsv, write_numbered_rows
 from aftersales.ingest.typing_sql import enum_sql, install_macros
 
 TEXT = "Order ID,Product Name\n1001,蓝色杯子 “特价”\n1002,plain\n"

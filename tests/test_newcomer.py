@@ -27,4 +27,4 @@ def test_run_help_shows_the_defaults():
     ).stdout
     flat = " ".join(out.split())
     assert "default: the bundled sample inbox data/sample/inbox, with a warning" in flat
-    assert "default warehouse/aftersales.duckdb" in flat
+    assert "default warehouse/aftersales.ducklake" in flat

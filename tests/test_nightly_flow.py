@@ -99,7 +99,7 @@ def test_sla_breaches_and_seller_health_are_filled(published):
         > 0
     )
     metrics = query(wh, "SELECT shop_id, list(metric ORDER BY metric) FROM seller_health GROUP BY 1")
-    assert len(metrics) == 6
+    assert len(metrics) == 7  # the sample's six export shops and its Open API shop
     assert all(set(m) >= {"sfcr", "ldr", "chat_reply_rate"} for _, m in metrics)
 
 
@@ -114,11 +114,11 @@ def test_ledger_accounts_for_every_row_of_every_file(published):
     rows = query(
         published["warehouse"],
         "SELECT source_file, status, rows_read, rows_staged, rows_quarantined, "
-        "rows_skipped_description FROM file_ledger",
+        "rows_skipped_description, rows_superseded FROM file_ledger",
     )
     assert rows
-    for source_file, _status, read, staged, quarantined, skipped in rows:
-        assert read == staged + quarantined + skipped, source_file
+    for source_file, _status, read, staged, quarantined, skipped, superseded in rows:
+        assert read == staged + quarantined + skipped + superseded, source_file
     statuses = {r[1] for r in rows}
     assert {"ingested", "skipped", "duplicate"} <= statuses
 

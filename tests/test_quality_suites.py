@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from aftersales.ingest.kinds import KINDS
+from aftersales.export_kinds import KINDS
 from aftersales.ingest.ledger import LedgerEntry
 from aftersales.quality.suites import UNPARSED, build_suite
 from aftersales.quality.validate import QualityGate

@@ -35,12 +35,6 @@ PUBLISHED = (
 
 if not (SAMPLE_INBOX / "shops.csv").is_file():
     pytest.skip("the committed sample inbox (data/sample/inbox) is not there yet", allow_module_level=True)
-policy = pytest.importorskip("aftersales.policy")
-if not hasattr(policy, "rescore_case_features"):
-    pytest.skip(
-        "aftersales.policy.rescore_case_features (re-scoring stored case features) is not there yet",
-        allow_module_level=True,
-    )
 
 
 @pytest.fixture(scope="module")

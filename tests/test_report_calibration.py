@@ -62,6 +62,7 @@ def _cases(warehouse: Path, calibration_id: str) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow  # `calibrated`: batches scored from a generated export, then two calibrations
 def test_panel_shows_the_latest_calibrations_agreement_and_kappa_with_intervals(calibrated, page_html):
     warehouse, summary = calibrated
     cases = _cases(warehouse, summary.calibration_id)
@@ -82,6 +83,7 @@ def test_panel_shows_the_latest_calibrations_agreement_and_kappa_with_intervals(
     assert summary.policy_version in page_html  # the shipped rules' calibration, not the later candidate's
 
 
+@pytest.mark.slow
 def test_weekly_trend_has_one_row_per_decision_week_and_small_weeks_show_counts_only(calibrated, page_html):
     warehouse, summary = calibrated
     weeks: dict[str, list[bool]] = {}
@@ -109,6 +111,7 @@ def test_weekly_trend_has_one_row_per_decision_week_and_small_weeks_show_counts_
     assert chart and all(f"{w}: " in page_html for w in rated)
 
 
+@pytest.mark.slow
 def test_rules_below_their_packs_line_are_warned(calibrated, page_html):
     """The shipped packs set calibration.agreement_warn_below; the planted appeal_window rule falls below."""
     warehouse, summary = calibrated

@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from aftersales.cli import main
 from aftersales.orchestration import what_if as rp
+from aftersales.orchestration.what_if_context import replay_context
 from aftersales.policy.lint import lint_rules
 from aftersales.rulepack import RULE_FILES, load_rulebook
 from aftersales.vocabulary import MARKET_CURRENCY
@@ -52,6 +54,7 @@ def edit_rule(path: Path, rule_id: str, old: str, new: str) -> None:
 # ----------------------------------------------------------------------------- 3. the catalogue
 
 
+@pytest.mark.slow  # demo_warehouse: a real `aftersales run` of the sample inbox
 def test_catalogue_of_the_published_batch_holds_every_rule_of_every_pack(demo_warehouse):
     book = load_rulebook(RULES)
     expected = {(r.pack, r.id, r.version) for r in book.all_rules()}
@@ -93,6 +96,7 @@ def test_catalogue_of_the_published_batch_holds_every_rule_of_every_pack(demo_wa
     ) == [(1, date(2026, 3, 1), False), (2, None, True)]
 
 
+@pytest.mark.slow
 def test_most_fired_rules_with_their_clause_is_one_join(demo_warehouse):
     hits = rows(demo_warehouse, "SELECT count(*) FROM rule_hits")[0][0]
     joined = rows(
@@ -242,6 +246,7 @@ def test_lint_without_sources_yaml_reports_one_problem(tmp_path, capsys):
 # ----------------------------------------------------------------------------- 6. versioned changes
 
 
+@pytest.mark.slow
 def test_lint_refuses_an_unversioned_body_change_against_the_published_catalogue(
     demo_warehouse, tmp_path, monkeypatch, capsys
 ):
@@ -279,6 +284,7 @@ def test_lint_refuses_an_unversioned_body_change_against_the_published_catalogue
     assert lint_rules(rules, demo_warehouse).problems == []
 
 
+@pytest.mark.slow
 def test_replay_prints_the_rule_diff_the_dates_with_cases_and_the_currencies(demo_warehouse, tmp_path):
     warehouse = tmp_path / "wh.duckdb"
     shutil.copyfile(demo_warehouse, warehouse)  # the replay publishes into it
@@ -315,7 +321,7 @@ def test_replay_prints_the_rule_diff_the_dates_with_cases_and_the_currencies(dem
         "date_to": DAY.isoformat(),
         "cases_per_date": {d.isoformat(): n for d, n in per_date.items()},
     }
-    text = rp.replay_context(warehouse, summary)
+    text = replay_context(warehouse, summary)
 
     stored_cases = rows(warehouse, "SELECT count(*) FROM case_features WHERE batch_date = ?", [DAY])[0][0]
     iso = MARKET_CURRENCY

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from aftersales.sla import compute_sla
 from aftersales.staging import create_staging_tables
+from aftersales.warehouse_schema import RESULT_DDL
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -228,6 +230,17 @@ class WorkDb:
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         finally:
             con.close()
+
+
+def health_inputs(path: Path, batch_date: dt.date, rules_dir: Path = RULES_DIR) -> None:
+    """What the health stage reads from the stages before it: the SLA stage's obligations and
+    orders (the real stage) and a `rulings` table (empty unless the test filled it)."""
+    compute_sla(path, batch_date, "run-sla", rules_dir)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(RESULT_DDL["rulings"])
+    finally:
+        con.close()
 
 
 def local(row_value: dt.datetime | None) -> str | None:

@@ -1,11 +1,13 @@
-"""The obligations are built once per run: the SLA stage keeps them in the work database, the health
-stage reads them, and rebuilds them whenever they were not built for its batch date, rules and
-staging rows (or a build did not finish). Real DuckDB files, real stage functions, real publish.
+"""The SLA stage's declared outputs: it leaves `sla_obligations` and `sla_orders` in the work database,
+the health stage reads them (never the SLA stage's intermediates) and refuses, naming the table,
+when one of its inputs is missing or belongs to another batch. Real DuckDB files, real stage
+functions, real SQL models, real publish.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -13,15 +15,20 @@ import duckdb
 import pytest
 from test_sla_support import RULES_DIR, WorkDb
 
+from aftersales.actions import build_action_queue
+from aftersales.actions.queue import ActionQueueError
 from aftersales.publish import publish_batch
 from aftersales.sla import compute_seller_health, compute_sla
-from aftersales.sla.clocks import SLA_CATALOGUE
-from aftersales.sla.obligations import BUILD_TABLE, WORK_TABLES, connect_work_db
-from aftersales.sla.subjects import SUBJECT_EVENTS, install_subjects
-from aftersales.warehouse_schema import BATCH_TABLES
+from aftersales.sla.clocks import SLA_CATALOGUE, load_clock_rules
+from aftersales.sla.health import HealthInputError
+from aftersales.sla.obligations import OUTPUT_TABLES, connect_work_db, install_clock_inputs
+from aftersales.sla.work_tables import stage_inputs
+from aftersales.sql_models import MODELS_DIR, load_models, run_models
+from aftersales.warehouse_schema import BATCH_TABLES, RESULT_DDL
 
 NY, LA = "America/New_York", "America/Los_Angeles"
 BATCH = dt.date(2026, 12, 4)  # as of Sat 2026-12-05 00:00 local
+MODEL_STAGES = ("sla", "health", "action_queue")
 
 
 def world(path: Path) -> WorkDb:
@@ -39,6 +46,9 @@ def world(path: Path) -> WorkDb:
         db.message("NY", "C-1", "M-1", "Buyer", "2026-12-01 10:00")
         db.message("NY", "C-1", "M-2", "Seller", "2026-12-01 10:30")
         db.message("LA", "C-2", "M-3", "Buyer", "2026-12-02 10:00")
+    con = duckdb.connect(str(db.path))
+    con.execute(RESULT_DDL["rulings"])  # what scoring leaves: no case in this world
+    con.close()
     return db
 
 
@@ -46,10 +56,6 @@ def rows(db: WorkDb, table: str, batch: dt.date = BATCH) -> list[tuple]:
     """The batch's rows of a result table, run_id left out, in a stable order."""
     found = db.rows(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE batch_date = ? ORDER BY ALL", [batch])
     return [tuple(r.values()) for r in found]
-
-
-def marker(db: WorkDb) -> list[dict]:
-    return db.rows(f"SELECT batch_date, run_id, obligations FROM {BUILD_TABLE}")
 
 
 def regular_tables(path: Path) -> dict[str, bool]:
@@ -60,28 +66,73 @@ def regular_tables(path: Path) -> dict[str, bool]:
         con.close()
 
 
-@pytest.fixture(scope="module")
-def fresh_health(tmp_path_factory):
-    """seller_health of the world computed by the health stage alone (it builds the obligations)."""
-    db = world(tmp_path_factory.mktemp("fresh") / "work.duckdb")
-    summary = compute_seller_health(db.path, BATCH, "fresh", RULES_DIR)
-    assert not summary.obligations_reused and summary.obligations > 0
-    return rows(db, "seller_health")
+def drop(db: WorkDb, table: str) -> None:
+    con = duckdb.connect(str(db.path))
+    con.execute(f"DROP TABLE {table}")
+    con.close()
 
 
-def test_sla_stage_keeps_the_obligations_and_health_reads_them(tmp_path, fresh_health):
+def test_sla_stage_leaves_its_declared_outputs_and_health_reads_them(tmp_path):
     db = world(tmp_path / "work.duckdb")
     sla = compute_sla(db.path, BATCH, "run-1", RULES_DIR)
     tables = regular_tables(db.path)
-    assert all(tables.get(t) is False for t in WORK_TABLES)  # regular tables, not TEMP
-    assert marker(db) == [{"batch_date": BATCH, "run_id": "run-1", "obligations": sla.obligations}]
-    assert db.rows("SELECT count(*) AS n FROM sla_work_obligations")[0]["n"] == sla.obligations
+    assert all(tables.get(t) is False for t in OUTPUT_TABLES)  # regular tables, not TEMP
+    assert not [t for t in tables if t.startswith("int_")]  # intermediates never reach the work db
+    obligations = db.rows("SELECT batch_date, count(*) AS n FROM sla_obligations GROUP BY ALL")
+    assert obligations == [{"batch_date": BATCH, "n": sla.obligations}]
+    statuses = {r["status"] for r in db.rows("SELECT status FROM sla_obligations")}
+    assert {"met_on_time", "met_late", "open"} <= statuses
+    # the result tables are the obligations' rows of the matching statuses, ids included
+    late = db.rows("SELECT clock_id FROM sla_obligations WHERE status IN ('met_late', 'unmet_overdue')")
+    assert sorted(r["clock_id"] for r in late) == sorted(
+        r["breach_id"] for r in db.rows("SELECT breach_id FROM sla_breaches")
+    )
 
     health = compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
-    assert health.obligations_reused and health.obligations == sla.obligations
-    assert rows(db, "seller_health") == fresh_health  # reading them gives what rebuilding gives
+    assert health.obligations == sla.obligations and health.rows == 8
     ldr = db.rows("SELECT numerator, denominator FROM seller_health WHERE shop_id = 'NY' AND metric = 'ldr'")
     assert ldr == [{"numerator": 1, "denominator": 2}]
+    sfcr = db.rows(
+        "SELECT numerator, denominator FROM seller_health WHERE shop_id = 'NY' AND metric = 'sfcr'"
+    )
+    # O-SYS: cancelled by the system after its dispatch clock (due Tue 11-24) had passed unmet
+    assert sfcr == [{"numerator": 1, "denominator": 3}]
+
+
+@pytest.mark.parametrize("table", ["sla_obligations", "sla_orders", "rulings"])
+def test_health_without_an_input_names_the_missing_table(tmp_path, table):
+    db = world(tmp_path / "work.duckdb")
+    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
+    drop(db, table)
+    with pytest.raises(HealthInputError, match=rf"has no {table}: the health stage reads"):
+        compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
+    assert "seller_health" not in regular_tables(db.path)
+
+
+def test_action_queue_without_an_input_names_the_missing_table(tmp_path):
+    db = world(tmp_path / "work.duckdb")
+    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
+    with pytest.raises(
+        ActionQueueError, match="has no evidence_gaps: the action queue runs after scoring and SLA"
+    ):
+        build_action_queue(db.path, BATCH, "run-1", RULES_DIR)
+    con = duckdb.connect(str(db.path))
+    con.execute(RESULT_DDL["evidence_gaps"])
+    con.close()
+    summary = build_action_queue(db.path, BATCH, "run-1", RULES_DIR)
+    # every clock still open is due beyond the 48 h horizon: nothing to act on yet
+    assert db.rows("SELECT count(*) AS n FROM sla_open_clocks")[0]["n"] > 0
+    assert summary.actions == len(db.rows("SELECT 1 FROM action_queue")) == 0
+
+
+def test_health_refuses_obligations_built_for_another_batch_date(tmp_path):
+    db = world(tmp_path / "work.duckdb")
+    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
+    later = BATCH + dt.timedelta(days=3)
+    with pytest.raises(HealthInputError, match=f"sla_obligations was built for batch {BATCH}, not {later}"):
+        compute_seller_health(db.path, later, "run-2", RULES_DIR)
+    compute_sla(db.path, later, "run-2", RULES_DIR)
+    assert compute_seller_health(db.path, later, "run-2", RULES_DIR).rows == 8
 
 
 def test_reruns_and_retries_give_the_same_results(tmp_path):
@@ -90,27 +141,13 @@ def test_reruns_and_retries_give_the_same_results(tmp_path):
     compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
     first = {t: rows(db, t) for t in ("sla_breaches", "sla_open_clocks", "sla_met_on_time", "seller_health")}
     assert all(first.values())
-    # a retried health task reuses the build, a retried SLA task rebuilds it, then health again
-    assert compute_seller_health(db.path, BATCH, "run-1", RULES_DIR).obligations_reused
+    compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
     compute_sla(db.path, BATCH, "run-1", RULES_DIR)
-    assert compute_seller_health(db.path, BATCH, "run-1", RULES_DIR).obligations_reused
+    compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
     assert {t: rows(db, t) for t in first} == first
 
 
-def test_health_rebuilds_for_another_batch_date(tmp_path):
-    later = BATCH + dt.timedelta(days=3)
-    db = world(tmp_path / "work.duckdb")
-    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
-    summary = compute_seller_health(db.path, later, "run-2", RULES_DIR)
-    assert not summary.obligations_reused
-    assert marker(db)[0]["batch_date"] == later
-    alone = world(tmp_path / "alone.duckdb")
-    compute_seller_health(alone.path, later, "run-2", RULES_DIR)
-    assert rows(db, "seller_health", later) == rows(alone, "seller_health", later)
-    assert compute_seller_health(db.path, later, "run-3", RULES_DIR).obligations_reused
-
-
-def test_health_rebuilds_when_the_clock_rules_changed(tmp_path, fresh_health):
+def test_health_sees_the_clock_rules_the_sla_stage_used(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULES_DIR, rules)
     pack = rules / "us_local" / "sla.yaml"
@@ -119,52 +156,33 @@ def test_health_rebuilds_when_the_clock_rules_changed(tmp_path, fresh_health):
     assert two_days in text
     pack.write_text(text.replace(two_days, two_days.replace("amount: 2", "amount: 4")))
     db = world(tmp_path / "work.duckdb")
-    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
-    summary = compute_seller_health(db.path, BATCH, "run-1", rules)
-    assert not summary.obligations_reused
+    compute_sla(db.path, BATCH, "run-1", rules)
+    compute_seller_health(db.path, BATCH, "run-1", rules)
     # four business days from Mon 11-30 09:00 is Fri 12-04 09:00: O-LATE shipped Thu is on time now
     ldr = db.rows("SELECT numerator, denominator FROM seller_health WHERE shop_id = 'NY' AND metric = 'ldr'")
     assert ldr == [{"numerator": 0, "denominator": 2}]
-    assert rows(db, "seller_health") != fresh_health
 
 
-def test_health_rebuilds_when_staging_rows_changed_after_the_sla_stage(tmp_path, fresh_health):
+def test_a_failed_sla_stage_leaves_no_obligations_for_health(tmp_path):
     db = world(tmp_path / "work.duckdb")
     compute_sla(db.path, BATCH, "run-1", RULES_DIR)
-    db.order("NY", "O-LATE-2", "2026-12-01 09:00", shipped="2026-12-04 09:30")  # due Thu 12-03 09:00
-    summary = compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
-    assert not summary.obligations_reused
-    ldr = db.rows("SELECT numerator, denominator FROM seller_health WHERE shop_id = 'NY' AND metric = 'ldr'")
-    assert ldr == [{"numerator": 2, "denominator": 3}]
-
-
-def test_a_build_that_did_not_finish_is_never_reused(tmp_path, fresh_health):
-    db = world(tmp_path / "work.duckdb")
-    compute_sla(db.path, BATCH, "run-1", RULES_DIR)
-    # a shop in a market without a business calendar makes the next build fail half-way
-    db.shop("ZZ-1", "ZZ", NY)
+    db.shop("ZZ-1", "ZZ", NY)  # a market without a business calendar makes the rebuild fail
     with pytest.raises(ValueError, match="no business-day calendar for market 'ZZ'"):
-        compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
-    assert BUILD_TABLE not in regular_tables(db.path)
-    con = duckdb.connect(str(db.path))
-    con.execute("DELETE FROM stg_shops WHERE shop_id = 'ZZ-1'")
-    con.close()
-    # the inputs are those of the SLA stage's build again, but its tables were being replaced
-    summary = compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
-    assert not summary.obligations_reused
-    assert rows(db, "seller_health") == fresh_health
+        compute_sla(db.path, BATCH, "run-2", RULES_DIR)
+    assert not set(OUTPUT_TABLES) & set(regular_tables(db.path))
+    with pytest.raises(HealthInputError, match="has no sla_obligations, sla_orders"):
+        compute_seller_health(db.path, BATCH, "run-2", RULES_DIR)
 
 
-def test_work_tables_are_not_published(tmp_path):
+def test_declared_outputs_are_not_published(tmp_path):
     db = world(tmp_path / "work.duckdb")
     sla = compute_sla(db.path, BATCH, "run-1", RULES_DIR)
     compute_seller_health(db.path, BATCH, "run-1", RULES_DIR)
     warehouse = tmp_path / "warehouse.duckdb"
     summary = publish_batch(db.path, warehouse, BATCH, [])
     assert summary.rows["sla_breaches"] == sla.breaches and summary.rows["seller_health"] == 8
-    tables = regular_tables(warehouse)
-    assert not set(WORK_TABLES) & set(tables)
-    assert not set(WORK_TABLES) & set(BATCH_TABLES)
+    assert not set(OUTPUT_TABLES) & set(regular_tables(warehouse))
+    assert not set(OUTPUT_TABLES) & set(BATCH_TABLES)
 
 
 def test_stage_connection_bounds_memory_and_spills_inside_the_work_folder(tmp_path):
@@ -183,17 +201,41 @@ def test_stage_connection_bounds_memory_and_spills_inside_the_work_folder(tmp_pa
     assert (ordered, tz) == (False, "UTC")
 
 
-def test_subjects_carry_every_event_of_the_clock_vocabulary(tmp_path):
+def test_stages_read_no_other_stage_intermediates():
+    models = load_models()
+    for stage in MODEL_STAGES:
+        for name in stage_inputs(stage):
+            assert not (name in models and name.startswith("int_")), (stage, name)
+    assert {"sla_obligations", "sla_orders", "rulings"} <= set(stage_inputs("health", ("health_rules",)))
+
+
+def test_due_times_are_computed_in_sla_obligations_only():
+    """A newcomer finds the due-time expression in one model; the other models only read due_at."""
+    defining = [
+        p.name for p in sorted(MODELS_DIR.glob("*.sql")) if re.search(r"END AS due_at\b", p.read_text())
+    ]
+    assert defining == ["sla_obligations.sql"]
+
+
+def test_models_cover_every_event_of_the_clock_vocabulary(tmp_path):
     vocabulary = {e for kind in SLA_CATALOGUE.values() for e in (*kind.starts, *kind.ends, *kind.voids)}
-    assert set(SUBJECT_EVENTS) == vocabulary
     db = world(tmp_path / "work.duckdb")
-    con = duckdb.connect(str(db.path))
+    con = connect_work_db(db.path)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        install_subjects(con, BATCH)
-        columns = {r[0] for r in con.execute("DESCRIBE sla_subjects").fetchall()}
-        kinds = dict(con.execute("SELECT entity_kind, count(*) FROM sla_subjects GROUP BY ALL").fetchall())
+        install_clock_inputs(con, BATCH, load_clock_rules(RULES_DIR))
+        run_models(con, "sla", {"batch_date": BATCH, "run_id": "r"})
+        columns = {r[0] for r in con.execute("DESCRIBE int_sla_subjects").fetchall()}
+        kinds = dict(
+            con.execute("SELECT entity_kind, count(*) FROM int_sla_subjects GROUP BY ALL").fetchall()
+        )
     finally:
         con.close()
-    assert set(SUBJECT_EVENTS) <= columns
+    assert vocabulary <= columns
     assert kinds == {"order": 4, "request": 1, "message": 2}
+    clocks_sql = (MODELS_DIR / "int_sla_clocks.sql").read_text()
+    unpivoted = re.search(r"\bON ([a-z_,\s]+?)\s+INTO NAME", clocks_sql).group(1)
+    assert {e.strip() for e in unpivoted.split(",")} == {s for k in SLA_CATALOGUE.values() for s in k.starts}
+    obligations_sql = (MODELS_DIR / "sla_obligations.sql").read_text()
+    assert set(re.findall(r"THEN sub\.(\w+) END", obligations_sql)) == {
+        e for k in SLA_CATALOGUE.values() for e in (*k.ends, *k.voids)
+    }

@@ -12,9 +12,12 @@ deadline, one row per thing to do:
 - evidence a party must still upload, due after the batch end (`evidence_gaps.due_at`, computed
   by the scoring stage from the rule's `due` window).
 
-Every deadline was already computed from rules/ YAML by the SLA and scoring stages; this stage
-only selects, words and orders them, and adds the rule's source and citation. Runs after the SLA
-stage on the work database; publish copies the table like every other batch table.
+Every deadline was already computed from rules/ YAML by the SLA and scoring stages; the stage's
+SQL model (`models/action_queue.sql`) only selects, words and orders them, and adds the rule's
+source and citation. This module loads what the model reads besides earlier stages' tables (the
+wording below, the rules' sources and the packs' coverage, as `aq_*` TEMP tables) and the horizon
+from rules/. Runs after the SLA stage on the work database; publish copies the table like every
+other batch table.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from pathlib import Path
 from aftersales import database
 from aftersales.policy.decide import EVIDENCE_LABELS, PARTY_LABELS
 from aftersales.rulepack import RuleBook, load_rulebook, read_yaml
+from aftersales.sla.work_tables import missing_inputs, replace_batch_rows
+from aftersales.sql_models import run_models
 from aftersales.warehouse_schema import RESULT_DDL
 
 QUEUE_TABLE = "action_queue"
 SETTINGS_FILE = "action_queue.yaml"
+# Tables this module loads before the model runs (TEMP: wording, rule sources, pack coverage).
+LOADED_TABLES = ("aq_window_kind", "aq_text", "aq_stage", "aq_label", "aq_rule", "aq_pack")
 
 # Open clocks of these sla_ids become actions of their own kind; window clocks get a kind of their own.
 WINDOW_KINDS = {"appeal_window": "appeal", "dispute_window": "dispute_window"}
@@ -129,82 +136,6 @@ def _rule_sources(book: RuleBook, batch_date: dt.date) -> list[tuple]:
     ]
 
 
-ACTIONS_SQL = """
-WITH shop AS (
-    SELECT s.shop_id, s.market, s.timezone, p.pack_id,
-           timezone(s.timezone, (CAST($batch_date AS DATE) + 1)::TIMESTAMP) AS batch_end
-    FROM stg_shops s LEFT JOIN aq_pack p ON p.market = s.market AND p.program = s.program
-), clock AS (
-    SELECT c.shop_id, c.entity_id, coalesce(w.kind, c.sla_id) AS action_kind, 'seller' AS party,
-           c.sla_id, c.stage, c.due_at, c.rule_id, c.rule_version, c.entity_id AS case_id
-    FROM sla_open_clocks c
-    JOIN shop s USING (shop_id)
-    LEFT JOIN aq_window_kind w ON w.sla_id = c.sla_id
-    WHERE c.batch_date = $batch_date AND c.due_at >= s.batch_end
-      AND (w.kind IS NOT NULL OR c.due_at <= s.batch_end + to_microseconds(CAST($horizon_us AS BIGINT)))
-), gap AS (
-    SELECT r.shop_id, g.case_id, g.party, g.evidence_type, g.due_at, g.rule_id,
-           el.en || coalesce(' (or: ' || (SELECT string_agg(a.en, ', ' ORDER BY a.code)
-                                           FROM aq_label a
-                                           WHERE a.kind = 'evidence' AND a.code <> g.evidence_type
-                                             AND list_contains(g.accepted_types, a.code)) || ')', '') AS what_en,
-           el.zh || coalesce('（或：' || (SELECT string_agg(a.zh, '、' ORDER BY a.code)
-                                          FROM aq_label a
-                                          WHERE a.kind = 'evidence' AND a.code <> g.evidence_type
-                                            AND list_contains(g.accepted_types, a.code)) || '）', '') AS what_zh
-    FROM evidence_gaps g
-    JOIN rulings r ON r.case_id = g.case_id AND r.batch_date = g.batch_date AND r.run_id = g.run_id
-    JOIN aq_label el ON el.kind = 'evidence' AND el.code = g.evidence_type
-    WHERE g.batch_date = $batch_date AND g.run_id = $run_id AND g.gap_kind IN ('missing', 'invalid')
-      AND g.due_at IS NOT NULL
-), open_gap AS (
-    SELECT g.* FROM gap g JOIN shop s USING (shop_id) WHERE g.due_at > s.batch_end
-), appeal_evidence AS (
-    SELECT case_id, string_agg(what_en, '; ' ORDER BY evidence_type) AS ev_en,
-           string_agg(what_zh, '；' ORDER BY evidence_type) AS ev_zh
-    FROM gap WHERE party = 'seller' GROUP BY case_id
-), action AS (
-    SELECT c.shop_id, c.entity_id, c.action_kind, c.party, c.sla_id, c.stage, NULL::VARCHAR AS evidence_type,
-           c.due_at, c.rule_id, c.rule_version,
-           replace(replace(replace(t.en, '{entity}', c.entity_id), '{stage}', st.en),
-                   '{evidence}', coalesce(ae.ev_en, $no_ev_en)) AS action_en,
-           replace(replace(replace(t.zh, '{entity}', c.entity_id), '{stage}', st.zh),
-                   '{evidence}', coalesce(ae.ev_zh, $no_ev_zh)) AS action_zh
-    FROM clock c
-    JOIN aq_text t ON t.kind = c.action_kind
-    LEFT JOIN aq_stage st ON st.stage IS NOT DISTINCT FROM c.stage
-    LEFT JOIN appeal_evidence ae ON ae.case_id = c.case_id
-    UNION ALL
-    SELECT g.shop_id, g.case_id, 'evidence', g.party, NULL, NULL, g.evidence_type, g.due_at, g.rule_id, NULL,
-           replace(replace(replace(t.en, '{entity}', g.case_id), '{evidence}', g.what_en), '{party}', pl.en),
-           replace(replace(replace(t.zh, '{entity}', g.case_id), '{evidence}', g.what_zh), '{party}', pl.zh)
-    FROM open_gap g
-    JOIN aq_label pl ON pl.kind = 'party' AND pl.code = g.party
-    JOIN aq_text t ON t.kind = CASE WHEN g.party = 'seller' THEN 'evidence_seller' ELSE 'evidence_other' END
-)
-SELECT CAST($batch_date AS DATE) AS batch_date, CAST($run_id AS VARCHAR) AS run_id,
-       a.shop_id, a.entity_id, a.action_kind, a.action_en, a.action_zh,
-       strftime(timezone(s.timezone, a.due_at), '%Y-%m-%d %H:%M') || ' ' || s.timezone AS due_at_local,
-       a.due_at AS due_at_utc,
-       (epoch_us(a.due_at) - epoch_us(s.batch_end)) / 3600000000.0 AS hours_left,
-       a.rule_id,
-       coalesce(a.rule_version, rs.version) AS rule_version,
-       rs.source || coalesce(': ' || nullif(rs.citation, ''), '') AS source, rs.source AS source_key,
-       rs.citation AS source_citation,
-       a.party, a.sla_id, a.stage, a.evidence_type, s.market, s.timezone AS shop_timezone,
-       CAST(timezone(s.timezone, a.due_at) AS DATE) AS due_local_date
-FROM action a
-JOIN shop s USING (shop_id)
-LEFT JOIN (
-    SELECT * FROM aq_rule
-    QUALIFY row_number() OVER (PARTITION BY pack_id, rule_id ORDER BY in_force DESC, version DESC) = 1
-) rs_any ON rs_any.pack_id = s.pack_id AND rs_any.rule_id = a.rule_id AND a.rule_version IS NULL
-LEFT JOIN aq_rule rs ON rs.pack_id = s.pack_id AND rs.rule_id = a.rule_id
-                    AND rs.version = coalesce(a.rule_version, rs_any.version)
-ORDER BY due_at_utc, a.shop_id, a.action_kind, a.entity_id, a.evidence_type
-"""
-
-
 def _load_lookup_tables(con, rules_dir: Path, batch_date: dt.date) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE aq_window_kind (sla_id VARCHAR, kind VARCHAR)")
     con.executemany("INSERT INTO aq_window_kind VALUES (?, ?)", list(WINDOW_KINDS.items()))
@@ -239,14 +170,13 @@ def build_action_queue(
     settings = queue_settings(rules_dir)
     con = database.connect(work_db)
     try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        missing = {"stg_shops", "sla_open_clocks", "evidence_gaps", "rulings"} - tables
+        missing = missing_inputs(con, QUEUE_TABLE, LOADED_TABLES)
         if missing:
             raise ActionQueueError(
-                f"{work_db} has no {', '.join(sorted(missing))}: the action queue runs after scoring and SLA"
+                f"{work_db} has no {', '.join(missing)}: the action queue runs after scoring and SLA"
             )
+        con.execute(RESULT_DDL[QUEUE_TABLE])  # before the model: the TEMP model shadows it
         _load_lookup_tables(con, rules_dir, batch_date)
-        con.execute(RESULT_DDL[QUEUE_TABLE])
         params = {
             "batch_date": batch_date,
             "run_id": run_id,
@@ -254,9 +184,9 @@ def build_action_queue(
             "no_ev_en": NO_EVIDENCE_TEXT[0],
             "no_ev_zh": NO_EVIDENCE_TEXT[1],
         }
+        run_models(con, "action_queue", params)
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {QUEUE_TABLE} WHERE batch_date = ?", [batch_date])
-        con.execute(f"INSERT INTO {QUEUE_TABLE} BY NAME {ACTIONS_SQL}", params)
+        replace_batch_rows(con, QUEUE_TABLE, batch_date)
         con.execute("COMMIT")
         by_kind = dict(
             con.execute(

@@ -6,7 +6,7 @@ own (not what generating the inbox or an earlier scale left behind).
 Mode `flow` (default): a real `prefect server start` on a free loopback port (its own
 PREFECT_HOME under the bench work folder) is started and awaited first; the clock then runs
 from the call of the nightly flow to its return, so server start-up is excluded and reported
-on its own. Mode `plain`: the stage functions of `aftersales.pipeline` in the flow's order, no
+on its own. Mode `plain`: the declared stages (`aftersales.definitions`) as plain calls, no
 Prefect at all. Either way the RSS of the whole process tree (batch + server) is sampled.
 """
 
@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -57,37 +57,20 @@ def stage_windows(timings: dict[str, float]) -> list[tuple[str, float, float]]:
 
 
 def run_plain(inbox: Path, warehouse: Path, day: date, report_dir: Path) -> dict:
-    """The stages of `flows.nightly` as plain function calls, in the same order, timed the same way."""
-    from aftersales import pipeline
+    """The declared stages as plain function calls (`aftersales.definitions.run_plain`), no Prefect."""
+    from aftersales import definitions, pipeline
+    from aftersales.run_record import RunRecord, summary_dict
     from aftersales.settings import load_settings
 
     settings = load_settings()
     run_id = pipeline.new_run_id(day)
     paths = pipeline.batch_paths(inbox, warehouse, settings.rules_dir, report_dir, run_id)
-    timings: dict[str, float] = {}
-    started_at = datetime.now(UTC)
-
-    def timed(name, fn, *args):
-        t0 = time.monotonic()
-        out = fn(*args)
-        timings[name] = round(time.monotonic() - t0, 3)
-        return out
-
-    book = timed("preflight", pipeline.preflight, paths.inbox, paths.rules_dir)
-    ingest = pipeline.summary_dict(timed("ingest", pipeline.stage_ingest, paths, day, run_id, settings))
-    scoring = pipeline.summary_dict(timed("score", pipeline.stage_score, paths, day, run_id))
-    sla = pipeline.summary_dict(timed("sla", pipeline.stage_sla, paths, day, run_id))
-    health = pipeline.summary_dict(timed("health", pipeline.stage_health, paths, day, run_id))
-    timed("action_queue", pipeline.stage_action_queue, paths, day, run_id)
-    row = pipeline.run_row(
-        run_id, day, started_at, "success", book=book, ingest=ingest, stage_timings=timings,
-        inbox=paths.inbox, flow_run_id=None,
-    )  # fmt: skip
-    publish = pipeline.summary_dict(timed("publish", pipeline.stage_publish, paths, day, row))
-    timed("report", pipeline.stage_report, paths, day, run_id)
+    record = RunRecord(run_id, day, paths.inbox)
+    results = definitions.run_plain(paths, record, settings)
     pipeline.discard_work(paths)
-    return {"run_id": run_id, "ingest": ingest, "scoring": scoring, "sla": sla, "health": health,
-            "publish": publish, "stage_timings": timings}  # fmt: skip
+    summaries = {"scoring": "score", "sla": "sla", "health": "health", "publish": "publish"}
+    return {"run_id": run_id, "ingest": record.ingest, "stage_timings": record.stage_timings,
+            **{key: summary_dict(results[stage]) for key, stage in summaries.items()}}  # fmt: skip
 
 
 def measure(inbox: Path, warehouse: Path, day: date, report_dir: Path, mode: str, log_dir: Path) -> dict:

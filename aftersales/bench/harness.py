@@ -5,8 +5,8 @@ Order of work per scale (each step on the same inbox files):
    starts from a warm page cache;
 2. the read floor (floor.py);
 3. the nightly batch in a fresh process (batch_run.py): the real Prefect flow against an
-   already started loopback server, or the plain stage functions;
-4. from the published warehouse: the per-case baseline (baseline.py) on a seeded sample of the
+   already started loopback server, or the declared stages as plain calls;
+4. from the published warehouse: the per-case baseline (bench/per_case_baseline/) on a seeded sample of the
    batch's stored case features, and the vectorised engine judging the very same stored cases
    (evaluate + evidence + decide, `policy.score.judge_cases`), for a like-for-like ratio.
 """
@@ -27,10 +27,14 @@ from pathlib import Path
 
 import duckdb
 
-from aftersales.bench.baseline import time_baseline
 from aftersales.bench.calibrate_run import measure_calibrate
 from aftersales.bench.floor import read_floor, warm_page_cache
+from aftersales.bench.publish_scale import TARGET_RATIO as PUBLISH_SCALE_RATIO
+from aftersales.bench.publish_scale import run_publish_scale
+from aftersales.bench.reference import per_case_baseline
 from aftersales.bench.scales import ensure_inbox
+from aftersales.ingest.api_json.dump_throughput import measure_ingest_throughput
+from aftersales.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -215,7 +219,7 @@ def run_scale(
     from aftersales.policy.score import validate_policy_packs
 
     policy = validate_policy_packs(rules_dir)
-    baseline = time_baseline(warehouse, day, policy, baseline_sample, seed)
+    baseline = per_case_baseline().time_baseline(warehouse, day, policy, baseline_sample, seed)
     engine = engine_judge_seconds(warehouse, day, rules_dir)
     log(
         f"[{scale}] per-case baseline: {baseline.per_case_ms:.3f} ms/case x {baseline.cases_total:,} cases "
@@ -231,6 +235,22 @@ def run_scale(
             f"({calibration['warehouse']['rows']['case_features']:,} stored case rows): "
             f"{calibration['seconds']:.1f} s, peak RSS {calibration['memory']['self_maxrss_mib']:,.0f} MiB"
         )
+    # Issue #13: publish cost against stored history, lake vs single file (small scale: ~8 min).
+    publish_scale = (
+        run_publish_scale(work / "publish-scale", seed_warehouse=warehouse) if scale == "small" else None
+    )
+    if publish_scale:
+        log(f"[{scale}] lake publish(365)/publish(1) = {publish_scale['lake']['ratio']}")
+    # Issue #17: the same world delivered as CSV exports and as Open API dumps, ingest only.
+    spec = cached.spec
+    ingest_formats = {
+        delivery: rate.as_dict()
+        for delivery, rate in measure_ingest_throughput(
+            work / "ingest-formats", load_settings(), orders=spec.orders, shops=spec.shops, seed=spec.seed,
+            batch_date=day,
+        ).items()
+    }  # fmt: skip
+    log(f"[{scale}] ingest throughput by format: {ingest_formats}")
     load_end = list(os.getloadavg())
 
     timings = result["stage_timings"]
@@ -289,6 +309,8 @@ def run_scale(
         "baseline": dataclasses.asdict(baseline),
         "engine_judge": engine,
         "calibrate": calibration,
+        "publish_scale": publish_scale,
+        "ingest_formats": ingest_formats,
         # headline (issue #7): per-case baseline (read record + evaluate + decide) / scoring stage
         "baseline_ratio": round(baseline.extrapolated_seconds / score_seconds, 3) if score_seconds else None,
         "baseline_judge_ratio": round(baseline.extrapolated_judge_seconds / score_seconds, 3)
@@ -320,6 +342,9 @@ def targets(figures: dict) -> list[dict]:
             )
         )
     rows.append(_target("pipeline / floor", figures["floor_ratio"], TARGET_FLOOR_RATIO, "<="))
+    if figures.get("publish_scale"):
+        ratio = figures["publish_scale"]["lake"]["ratio"]
+        rows.append(_target("lake publish(365) / publish(1)", ratio, PUBLISH_SCALE_RATIO, "<="))
     rows.append(
         _target("per-case baseline / scoring stage", figures["baseline_ratio"], TARGET_BASELINE_RATIO, ">=")
     )

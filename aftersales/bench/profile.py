@@ -31,10 +31,12 @@ from pathlib import Path
 
 import duckdb
 
+from aftersales import definitions
 from aftersales.bench.memory import TreeSampler
 from aftersales.bench.scales import SCALES, ensure_inbox
 
-STAGES = ("ingest", "score", "sla", "health")
+# Ingest, then the declared transform stages, which are profiled on the kept after-ingest database.
+STAGES = ("ingest", *(stage.name for stage in definitions.phase("transform")))
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
 
@@ -257,18 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(kept, paths.work_db)
     else:
         parser.error("no kept after-ingest database: run with the ingest stage first")
-    calls = {
-        "score": (pipeline.stage_score, (paths, day, run_id)),
-        "sla": (pipeline.stage_sla, (paths, day, run_id)),
-        "health": (pipeline.stage_health, (paths, day, run_id)),
-    }
     from aftersales.policy.score import validate_policy_packs
 
     validate_policy_packs(paths.rules_dir)  # preflight's job in a real run
-    for stage in ("score", "sla", "health"):
-        if stage in stages:
-            fn, fn_args = calls[stage]
-            _, prof = profile_call(stage, fn, *fn_args, top=args.top)
+    for stage in definitions.phase("transform"):
+        if stage.name in stages:
+            _, prof = profile_call(stage.name, stage.run, paths, day, run_id, top=args.top)
             profiles.append(prof)
     report = render(profiles, args.scale)
     out = args.out or home / "profile.md"

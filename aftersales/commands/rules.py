@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from aftersales.lakehouse.location import LocationError
 from aftersales.policy.explain import ExplainError, explain_case
 from aftersales.policy.lint import lint_rules
 from aftersales.policy.scenarios import run_scenarios
@@ -114,8 +115,17 @@ def register(group: click.Group) -> None:
         default=None,
         help="Batch to show (default: the latest that judged the case).",
     )
+    @click.option(
+        "--as-of",
+        "as_of",
+        metavar="RUN_ID",
+        default=None,
+        help="Explain as the lake stood right after that run published (time travel; lakes only).",
+    )
     @_RULES_OPTION
-    def explain(case_id: str, db: Path, lang: str, batch_date: dt.datetime | None, rules_dir: Path) -> None:
+    def explain(
+        case_id: str, db: Path, lang: str, batch_date: dt.datetime | None, as_of: str | None, rules_dir: Path
+    ) -> None:
         """Print a case's ruling and its rule trace.
 
         Under --lang zh every word is Chinese (ids excepted): each rule's Chinese clause replaces its
@@ -123,11 +133,13 @@ def register(group: click.Group) -> None:
 
         \b
         Examples:
-          aftersales explain 403084933379717803 --db warehouse/aftersales.duckdb
-          aftersales explain 403084939288207779 --db warehouse/aftersales.duckdb --lang zh
-          aftersales explain AP8802800914432283 --db warehouse/aftersales.duckdb --batch-date 2026-11-27
+          aftersales explain 403084933379717803 --db warehouse/aftersales.ducklake
+          aftersales explain 403084939288207779 --db warehouse/aftersales.ducklake --lang zh
+          aftersales explain AP8802800914432283 --db warehouse/aftersales.ducklake --batch-date 2026-11-27
+          aftersales explain 403084933379717803 --db warehouse/aftersales.ducklake --as-of RUN_ID
         """
+        day = batch_date.date() if batch_date else None
         try:
-            click.echo(explain_case(db, case_id, lang, batch_date.date() if batch_date else None, rules_dir))
-        except ExplainError as exc:
+            click.echo(explain_case(db, case_id, lang, day, rules_dir, as_of_run=as_of))
+        except (ExplainError, LocationError) as exc:
             raise click.ClickException(str(exc)) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
@@ -30,19 +30,9 @@ def quiet_prefect_defaults(verbose: bool) -> None:
 def refuse(paths, run_id: str, day: date, exc: Exception) -> None:
     """Journal the refused attempt (the warehouse itself stays untouched) and stop with one line."""
     from aftersales import pipeline
+    from aftersales.run_record import RunRecord
 
-    row = pipeline.run_row(
-        run_id,
-        day,
-        datetime.now(UTC),
-        "failed",
-        book=None,
-        ingest=None,
-        stage_timings={},
-        inbox=paths.inbox,
-        flow_run_id=None,
-        error=pipeline.one_line(exc),
-    )
+    row = RunRecord(run_id, day, paths.inbox).failed(pipeline.one_line(exc))
     try:
         pipeline.record_failure(paths, row)
     except OSError:  # the warehouse folder itself may be what is wrong; the refusal line says so
@@ -150,7 +140,7 @@ def print_summary(result: dict) -> None:
     click.echo(f"warehouse: {result['warehouse']}")
     sql = EXAMPLE_QUERY.format(day=result["batch_date"])
     click.echo(
-        "example query (`aftersales sql`, read-only; or Python `duckdb.connect(path, read_only=True)`):"
+        "example query (`aftersales sql`, read-only; or Python `aftersales.analytics.open_warehouse(path)`):"
     )
     click.echo(f'  aftersales sql --db {result["warehouse"]} "{sql.rstrip(";")}"')
     click.echo(example_query_result(result["warehouse"], sql))
@@ -158,9 +148,9 @@ def print_summary(result: dict) -> None:
 
 def example_query_result(warehouse: str, sql: str) -> str:
     """The example query's answer, read-only, so a newcomer sees what the warehouse holds."""
-    import duckdb
+    from aftersales.lakehouse.connect import open_warehouse
 
-    con = duckdb.connect(warehouse, read_only=True)
+    con = open_warehouse(warehouse)
     try:
         rows = con.execute(sql).fetchall()
     finally:
@@ -181,7 +171,10 @@ def register(group: click.Group) -> None:
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Warehouse DuckDB file, created if missing [settings warehouse; default warehouse/aftersales.duckdb].",
+        help=(
+            "Warehouse, created if missing: a DuckLake (PATH.ducklake, or ducklake:postgres:CONNINFO) or a "
+            "single DuckDB file (PATH.duckdb) [settings warehouse; default warehouse/aftersales.ducklake]."
+        ),
     )
     @click.option(
         "--batch-date",
@@ -221,7 +214,7 @@ def register(group: click.Group) -> None:
 
         \b
         Example:
-          aftersales run --inbox data/sample/inbox --db warehouse/aftersales.duckdb \\
+          aftersales run --inbox data/sample/inbox --db warehouse/aftersales.ducklake \\
               --batch-date 2026-11-27
         """
         settings = load_settings()

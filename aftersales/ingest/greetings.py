@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from aftersales.ingest.typing_sql import sql_literal
+from aftersales.sql_quoting import sql_literal
 
 GREETINGS_FILE = Path(__file__).with_name("greetings.yaml")
 

@@ -3,9 +3,10 @@
 Status: `ingested` (read; its rows staged or quarantined), `skipped` (not readable as an
 export: the reason says why and a quarantine row with a NULL line number repeats it), or
 `duplicate` (same bytes as a file earlier in path order; ingested once, under that file).
-For every file rows_read = rows_staged + rows_quarantined + rows_skipped_description, where
-rows_read counts data records after the header (a description row is a record) and a record
-failing several expectations counts once.
+For every file rows_read = rows_staged + rows_quarantined + rows_skipped_description +
+rows_superseded, where rows_read counts data records after the header (a description row is a
+record), a record failing several expectations counts once, and rows_superseded counts the Open
+API record versions another dump holds a newer or equal version of (0 for exports).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LedgerEntry:
     rows_staged: int = 0
     rows_quarantined: int = 0
     rows_skipped_description: int = 0
+    rows_superseded: int = 0
 
     def __post_init__(self) -> None:
         self.source_file = printable_path(self.source_file)
@@ -42,7 +44,9 @@ class LedgerEntry:
 
     @property
     def balanced(self) -> bool:
-        return self.rows_read == self.rows_staged + self.rows_quarantined + self.rows_skipped_description
+        return self.rows_read == (
+            self.rows_staged + self.rows_quarantined + self.rows_skipped_description + self.rows_superseded
+        )
 
 
 def mark_duplicates(entries: list[LedgerEntry]) -> None:
@@ -72,6 +76,7 @@ LEDGER_COLUMNS = (
     "rows_staged",
     "rows_quarantined",
     "rows_skipped_description",
+    "rows_superseded",
 )
 
 
@@ -92,6 +97,7 @@ def ledger_rows(entries: list[LedgerEntry], batch_date: date, run_id: str) -> li
             e.rows_staged,
             e.rows_quarantined,
             e.rows_skipped_description,
+            e.rows_superseded,
         )
         for e in entries
     ]

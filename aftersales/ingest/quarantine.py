@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import re
 
-from aftersales.ingest.kinds import PERSONAL_TYPES, Column, Kind
-from aftersales.ingest.records import split_fields
-from aftersales.ingest.typing_sql import enum_key, source_column, sql_literal
+from aftersales.export_kinds import PERSONAL_TYPES, Column, Kind
+from aftersales.ingest.csv_grammar import split_fields
+from aftersales.ingest.typing_sql import enum_key, source_column
+from aftersales.sql_quoting import sql_literal
 
 MASK = "***"
 MAX_RAW_VALUE_CHARS = 500

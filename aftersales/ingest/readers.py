@@ -1,6 +1,6 @@
 """From an inbox file to a numbered UTF-8 CSV, and DuckDB's `read_csv` over it.
 
-CSV files are decoded (decoding.py) and numbered (records.py) in one streaming pass. XLSX/XLS
+CSV files are decoded (decoding.py) and numbered (line_numbering.py) in one streaming pass. XLSX/XLS
 workbooks are inspected within limits and read one sheet at a time with python-calamine in a
 child process (workbook.py), written as the same numbered CSV, the sheet row number standing in
 for the physical line. DuckDB then reads every numbered file
@@ -20,9 +20,11 @@ import duckdb
 
 from aftersales.ingest.decoding import Sniff, utf8_chunks
 from aftersales.ingest.errors import FileRejected
-from aftersales.ingest.records import LINE_FIELD, NumberedCsv, number_records
-from aftersales.ingest.typing_sql import source_column, sql_literal
+from aftersales.ingest.line_numbering import number_records
+from aftersales.ingest.records import LINE_FIELD, NumberedCsv
+from aftersales.ingest.typing_sql import source_column
 from aftersales.ingest.workbook import numbered_sheet
+from aftersales.sql_quoting import sql_literal
 
 # A real export row is a few KiB; a line above this is corrupt (or an attempt to exhaust memory).
 MAX_LINE_BYTES = 1 << 20

@@ -19,8 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aftersales.ingest.kinds import MONTH_FIRST_MARKETS, PARSED_TYPES, ZERO_DECIMAL_MARKETS, Column, Kind
+from aftersales.export_kinds import (
+    MONTH_FIRST_MARKETS,
+    PARSED_TYPES,
+    ZERO_DECIMAL_MARKETS,
+    Column,
+    Kind,
+    unparsed_name,
+)
 from aftersales.ingest.records import LINE_FIELD
+from aftersales.sql_quoting import sql_ident, sql_literal
 
 # IDs lose all surrounding whitespace (space, tab, CR, LF, NBSP, BOM) and any leading
 # tab/apostrophe/backtick that spreadsheets use to keep long numbers as text.
@@ -52,23 +60,6 @@ SQL_TYPES = {
     "float": "DOUBLE",
     "bool": "BOOLEAN",
 }
-
-TYPE_NOUNS = {
-    "time": "a valid time",
-    "money": "an amount",
-    "int": "a whole number",
-    "bigint": "a whole number",
-    "float": "a number",
-    "bool": "true or false",
-}
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _list(values: tuple[str, ...]) -> str:
@@ -153,11 +144,6 @@ def install_macros(con) -> None:
     """Create the typing macros on a connection (temporary: nothing is written to the database)."""
     for ddl in MACROS:
         con.execute(ddl)
-
-
-def unparsed_name(col: Column) -> str:
-    """Typed-table column holding a parsed column's text where it did not parse (else NULL)."""
-    return f"{col.target}__unparsed"
 
 
 @dataclass(frozen=True)

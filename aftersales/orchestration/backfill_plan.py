@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from aftersales.lakehouse.connect import open_warehouse
 from aftersales.orchestration.dates import dates_between, inbox_for
 
 
@@ -38,9 +39,8 @@ def published_runs(warehouse: Path) -> dict[date, str]:
     warehouse = Path(warehouse)
     if not warehouse.exists():
         return {}
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_warehouse(warehouse)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         rows = con.execute(
             "SELECT batch_date, arg_max(run_id, finished_at) FROM runs WHERE status = 'success' GROUP BY 1"
         ).fetchall()

@@ -4,9 +4,9 @@ The pipeline calls `score_batch(work_db, batch_date, run_id, rules_dir) -> Scori
 preflight calls `validate_policy_packs(rules_dir)`; what-if replay calls
 `rescore_case_features(work_db, batch_date, run_id, rules_dir)` on stored case features.
 
-The entry points are imported lazily: `aftersales.warehouse_schema` reads the feature catalogue
-(`aftersales.policy.features`) to declare `case_features`, and the scoring module itself needs
-the warehouse schema, so an eager import here would be circular.
+The entry points are imported lazily, so that importing a light module of the package (the
+feature names in `features`, the expression validator) does not load the scoring stage with
+Great Expectations and pandas.
 """
 
 __all__ = ["ScoringSummary", "rescore_case_features", "score_batch", "validate_policy_packs"]

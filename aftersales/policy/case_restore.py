@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, apply_pack_settings
+from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, FACTS_TABLE, apply_pack_settings
 from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, EVIDENCE_ITEM_FIELDS, FEATURE_NAMES, FEATURES
 from aftersales.rulepack import RuleBook
 
 
 def restore_cases(con, batch_date: dt.date, book: RuleBook) -> int:
-    """Create `policy_case` and `policy_evidence_item` from case_features of `batch_date`; return #cases."""
+    """Create `int_case_features` and `int_case_evidence_items` from case_features of `batch_date`.
+
+    Returns the number of cases. The stored features stand in for `int_case_facts`; the
+    pack-dependent ones are then recomputed by the `int_case_features` model.
+    """
     stored = {
         r[0]
         for r in con.execute(
@@ -48,7 +52,7 @@ def restore_cases(con, batch_date: dt.date, book: RuleBook) -> int:
             "batch for that date again before replaying it"
         )
     typed = ", ".join(f'CAST("{f.name}" AS {f.sql_type}) AS "{f.name}"' for f in FEATURES)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {CASE_TABLE} AS SELECT {typed} FROM policy_stored")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FACTS_TABLE} AS SELECT {typed} FROM policy_stored")
     fields = ", ".join(f"item.{name}" for name, _ in EVIDENCE_ITEM_FIELDS)
     con.execute(
         f"""

@@ -140,9 +140,9 @@ def published_fingerprints(warehouse: Path | str) -> dict[tuple[str, str, int], 
     Empty when the warehouse holds no catalogue yet (published before catalogues existed).
     Raises duckdb.Error when the file cannot be opened.
     """
-    import duckdb
+    from aftersales.lakehouse.connect import open_warehouse
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_warehouse(warehouse)
     try:
         tables = {
             r[0]

@@ -14,7 +14,7 @@ import os
 
 import pandas as pd
 
-from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, VALID_ITEM_SQL
+from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, install_case_macros
 from aftersales.policy.evaluate import HIT_TABLE
 from aftersales.policy.expressions import sql_literal
 from aftersales.policy.packs import PolicyBook
@@ -58,6 +58,7 @@ def build_requirements(con, policy: PolicyBook) -> int:
             "NULL::VARCHAR overdue_liable, NULL::VARCHAR overdue_remedy WHERE FALSE"
         )
     )
+    install_case_macros(con)  # evidence_item_valid: the same validity test as the case features
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {REQ_TABLE} AS
@@ -65,7 +66,7 @@ def build_requirements(con, policy: PolicyBook) -> int:
         item AS (
             SELECT r.req_id, e.evidence_type AS found_type, e.uploaded_time, e.file_size_bytes, e.sha256,
                    e.is_valid,
-                   {VALID_ITEM_SQL} AS valid,
+                   evidence_item_valid(e.is_valid, e.file_size_bytes, e.sha256) AS valid,
                    (epoch(least(r.due_at, r.cutoff_time)) - epoch(e.uploaded_time)) / 3600.0 AS hours_before_due
             FROM req r JOIN {EVIDENCE_TABLE} e
               ON e.case_id = r.case_id AND e.party = r.party AND list_contains(r.accepted, e.evidence_type)

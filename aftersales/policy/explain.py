@@ -18,8 +18,7 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
-
+from aftersales.lakehouse.connect import open_warehouse
 from aftersales.policy.decide import (
     DECISION_LABELS,
     EVIDENCE_LABELS,
@@ -250,17 +249,19 @@ def explain_case(
     lang: str = "en",
     batch_date: dt.date | None = None,
     rules_dir: Path | str | None = None,
+    as_of_run: str | None = None,
 ) -> str:
-    """The ruling of one case with the rules that fired and the evidence gaps, as printable text."""
+    """The ruling of one case with the rules that fired and the evidence gaps, as printable text.
+
+    `as_of_run`: read the lake as that run's publish left it (aftersales.lakehouse.connect)."""
     if lang not in _HEADINGS:
         raise ExplainError(f"language must be en or zh, got {lang!r}")
     path = Path(db)
     if not path.exists():
         raise ExplainError(f"database {path} does not exist")
     h = _HEADINGS[lang]
-    con = duckdb.connect(str(path), read_only=True)
+    con = open_warehouse(path, as_of_run=as_of_run)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         missing = {"rulings", "rule_hits", "evidence_gaps"} - tables
         if missing:

@@ -18,12 +18,11 @@ from pathlib import Path
 
 from aftersales import database
 from aftersales.policy.case_restore import restore_cases
-from aftersales.policy.cases import CASE_TABLE, EVIDENCE_TABLE, build_cases, count_cases_without_shop
+from aftersales.policy.cases import CASE_TABLE, FEATURE_ROWS_TABLE, build_cases, count_cases_without_shop
 from aftersales.policy.catalog import CATALOG_TABLE, write_rule_catalog
 from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
 from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
 from aftersales.policy.evidence import REQ_TABLE, check_evidence
-from aftersales.policy.features import EVIDENCE_DETAIL_COLUMN, EVIDENCE_ITEM_FIELDS
 from aftersales.policy.packs import PolicyBook, load_policy
 from aftersales.rulepack import load_rulebook
 from aftersales.staging import create_staging_tables
@@ -64,20 +63,9 @@ def _write_outputs(
     catalogued = write_rule_catalog(con, policy.book, batch_date, run_id) if CATALOG_TABLE in tables else 0
     params = [batch_date, run_id]
     if "case_features" in tables:
-        # Every feature in its own typed column, plus the case's evidence items (no file names) so a
-        # replay can re-check them.
         con.execute(
-            f"""
-            INSERT INTO case_features BY NAME
-            SELECT ?::DATE AS batch_date, ? AS run_id, c.* EXCLUDE (batch_date),
-                   coalesce(e.items, []) AS {EVIDENCE_DETAIL_COLUMN}
-            FROM {CASE_TABLE} c
-            LEFT JOIN (
-                SELECT case_id, list(struct_pack({", ".join(n for n, _ in EVIDENCE_ITEM_FIELDS)})
-                                     ORDER BY uploaded_time, party, evidence_type, sha256) AS items
-                FROM {EVIDENCE_TABLE} GROUP BY case_id
-            ) e USING (case_id)
-            """,
+            f"INSERT INTO case_features BY NAME "
+            f"SELECT ?::DATE AS batch_date, ? AS run_id, * EXCLUDE (batch_date) FROM {FEATURE_ROWS_TABLE}",
             params,
         )
     con.execute(
@@ -141,7 +129,7 @@ def score_cases(con, policy: PolicyBook, batch_date: dt.date) -> ScoringSummary:
 
 
 def judge_cases(con, policy: PolicyBook, batch_date: dt.date) -> ScoringSummary:
-    """Evaluate, check evidence and decide the cases already in `policy_case` (temp tables only)."""
+    """Evaluate, check evidence and decide the cases already in `int_case_features` (temp tables only)."""
     summary = ScoringSummary(
         batch_date=batch_date.isoformat(), run_id="", policy_version=policy.policy_version
     )

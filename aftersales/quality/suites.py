@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import great_expectations.expectations as gxe
 
-from aftersales.ingest.kinds import PARSED_TYPES, PERSONAL_TYPES, Column, Kind
-from aftersales.ingest.typing_sql import TYPE_NOUNS, sql_ident, sql_literal, unparsed_name
+from aftersales.export_kinds import PARSED_TYPES, PERSONAL_TYPES, TYPE_NOUNS, Column, Kind, unparsed_name
+from aftersales.sql_quoting import sql_ident, sql_literal
 
 SHOP_COLUMN = "Shop"
 UNPARSED = " (unparsed)"

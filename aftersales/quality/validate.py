@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aftersales.ingest.kinds import Kind
+from aftersales.export_kinds import Kind
 from aftersales.quality.suites import Gate, KindSuite, build_suite
 
 log = logging.getLogger(__name__)

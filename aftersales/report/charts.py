@@ -56,6 +56,14 @@ def _count(value: float) -> str:
     return f"{value:g}"
 
 
+def _svg_open(label: str, width: float, height: float) -> str:
+    """The opening tag of every chart: an image role with its label, so screen readers say what it shows."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_e(label)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    )
+
+
 def _legend(names: Sequence[str], colours: Mapping[str, str], x: float, y: float) -> list[str]:
     parts = []
     for i, name in enumerate(names):
@@ -82,10 +90,7 @@ def stacked_columns(
     y_max = _nice_ceiling(max(totals, default=0))
     slot = plot_w / max(len(categories), 1)
     bar_w = min(slot * 0.7, 48)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_e(label)}" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
+    parts = [_svg_open(label, width, height)]
     for tick in range(5):
         value = y_max * tick / 4
         y = top + plot_h - plot_h * tick / 4
@@ -125,10 +130,7 @@ def stacked_rows(
     left, right, top, row_h = 60, 170, 6, 26
     plot_w = width - left - right
     height = max(top * 2 + row_h * len(rows), top * 2 + 16 * len(series))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_e(label)}" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
+    parts = [_svg_open(label, width, height)]
     for i, row in enumerate(rows):
         y = top + i * row_h
         total = sum(values[i] for values in series.values())
@@ -166,10 +168,7 @@ def bars(
     plot_w = width - left - right
     height = top * 2 + row_h * len(labels)
     scale = max_value if max_value else max(values, default=0) or 1.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_e(label)}" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
+    parts = [_svg_open(label, width, height)]
     for i, (name, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * row_h
         w = plot_w * min(value / scale, 1.0)

@@ -3,15 +3,14 @@
 The pipeline calls exactly these two stage functions (docs/ARCHITECTURE.md):
 
     compute_sla(work_db, batch_date, run_id, rules_dir) -> SlaSummary
-        writes sla_breaches and sla_open_clocks
+        writes sla_breaches, sla_open_clocks and sla_met_on_time, and leaves sla_obligations and
+        sla_orders in the work database (declared outputs for the health stage, never published)
     compute_seller_health(work_db, batch_date, run_id, rules_dir) -> HealthSummary
-        writes seller_health
+        writes seller_health from them; a missing input is an error naming the table
 
-The SLA stage keeps the obligations it built in the work database (`sla_work_*` tables, never
-published); the health stage reads them, or rebuilds them when they were built for another batch
-date, rule set or staging content (see `aftersales.sla.obligations`).
-
-Business-day calendars for other stages: `aftersales.sla.market_calendar`.
+Their SQL is in `models/` (stages `sla` and `health`); where an SLA due time is computed:
+`models/sla_obligations.sql`. Clock and health rules are parsed from rules/ by `clocks` and
+`health_rules`. Business-day calendars for other stages: `aftersales.sla.market_calendar`.
 """
 
 from aftersales.sla.breaches import SlaSummary, compute_sla

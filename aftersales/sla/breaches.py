@@ -1,13 +1,15 @@
-"""The SLA stage: write `sla_breaches` and `sla_open_clocks` for one batch (contract §3).
+"""The SLA stage: write `sla_breaches`, `sla_open_clocks` and `sla_met_on_time` for one batch (contract §3).
 
-`compute_sla` opens the work database, builds the obligations (see `obligations`; they stay in
-the work database for the health stage) and replaces this batch's rows of its tables in one
-transaction, so a retried or re-run batch never duplicates rows. It also writes `sla_met_on_time`
-(obligations met by their due time, which neither contract table holds), the input the analyst
-views use for on-time rates. `breach_id` is the obligation's `clock_id`: a hash of (sla_id, shop_id,
-entity_id, started_at[, stage]) that does not depend on run_id or batch_date, so the same breach
-keeps its id from one run and one batch to the next, and an open clock that later breaches keeps
-its id too.
+`compute_sla` opens the work database, loads the clock rules and business calendar, runs the
+stage's SQL models (`models/`, stage `sla`: obligations, then this batch's rows of each result
+table; see `obligations`) and replaces this batch's rows of its tables in one transaction, so a
+retried or re-run batch never duplicates rows. `sla_met_on_time` holds the obligations met by
+their due time, which neither contract table holds: the input the analyst views use for on-time
+rates. `breach_id` is the obligation's `clock_id`: a hash of (sla_id, shop_id, entity_id,
+started_at[, stage]) that does not depend on run_id or batch_date, so the same breach keeps its id
+from one run and one batch to the next, and an open clock that later breaches keeps its id too.
+The stage also leaves `sla_obligations` and `sla_orders` in the work database for the health
+stage (declared outputs, never published).
 """
 
 from __future__ import annotations
@@ -19,47 +21,18 @@ from pathlib import Path
 
 from aftersales.sla.clocks import load_clock_rules
 from aftersales.sla.obligations import (
-    BREACH_STATUSES,
-    CLOCK_ID_SQL,
-    HOURS_LEFT_SQL,
-    OBLIGATIONS_READ_SQL,
-    OVERDUE_HOURS_SQL,
-    build_obligations,
+    LOADED_TABLES,
+    OUTPUT_TABLES,
+    check_due_times,
     connect_work_db,
+    install_clock_inputs,
 )
+from aftersales.sla.work_tables import missing_inputs, replace_batch_rows
+from aftersales.sql_models import run_models
+from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL
 
 SLA_TABLES = ("sla_breaches", "sla_open_clocks", "sla_met_on_time")  # result tables; publish copies them
-
-INSERT_BREACHES = f"""
-INSERT INTO sla_breaches BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS breach_id,
-       sla_id, shop_id, entity_id, started_at, due_at, met_at, {OVERDUE_HOURS_SQL} AS overdue_hours,
-       rule_id, rule_version, market, program, stage, due_local_date
-FROM ({OBLIGATIONS_READ_SQL}) AS ob
-WHERE status IN {BREACH_STATUSES!r}
-ORDER BY shop_id, sla_id, due_at, entity_id
-"""
-
-INSERT_OPEN = f"""
-INSERT INTO sla_open_clocks BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS clock_id,
-       sla_id, shop_id, entity_id, started_at, due_at, {HOURS_LEFT_SQL} AS hours_left,
-       rule_id, rule_version, market, program, stage, due_local_date
-FROM ({OBLIGATIONS_READ_SQL}) AS ob
-WHERE status = 'open'
-ORDER BY shop_id, sla_id, due_at, entity_id
-"""
-
-INSERT_MET_ON_TIME = f"""
-INSERT INTO sla_met_on_time BY NAME
-SELECT CAST(? AS DATE) AS batch_date, CAST(? AS VARCHAR) AS run_id, {CLOCK_ID_SQL} AS clock_id,
-       sla_id, shop_id, entity_id, started_at, due_at, met_at,
-       rule_id, rule_version, market, program, stage, due_local_date
-FROM ({OBLIGATIONS_READ_SQL}) AS ob
-WHERE status = 'met_on_time'
-ORDER BY shop_id, sla_id, due_at, entity_id
-"""
 
 
 @dataclass(frozen=True)
@@ -86,14 +59,20 @@ def compute_sla(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
     clocks = load_clock_rules(rules_dir)
     con = connect_work_db(work_db)
     try:
-        obligations = build_obligations(con, batch_date, clocks, run_id).obligations
+        for table in OUTPUT_TABLES:  # a build that fails from here on leaves none for health to read
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        create_staging_tables(con)  # an export kind absent from the inbox is an empty table
+        missing = missing_inputs(con, "sla", LOADED_TABLES)
+        if missing:
+            raise RuntimeError(f"{work_db} has no {', '.join(missing)}: the SLA stage runs after ingest")
+        for table in SLA_TABLES:  # before the models, whose TEMP tables of the same names shadow them
+            con.execute(RESULT_DDL[table])
+        install_clock_inputs(con, batch_date, clocks)
+        run_models(con, "sla", {"batch_date": batch_date, "run_id": run_id})
+        obligations = check_due_times(con)
         con.execute("BEGIN TRANSACTION")
         for table in SLA_TABLES:
-            con.execute(RESULT_DDL[table])
-            con.execute(f"DELETE FROM {table} WHERE batch_date = ?", [batch_date])
-        con.execute(INSERT_BREACHES, [batch_date, run_id])
-        con.execute(INSERT_OPEN, [batch_date, run_id])
-        con.execute(INSERT_MET_ON_TIME, [batch_date, run_id])
+            replace_batch_rows(con, table, batch_date)
         con.execute("COMMIT")
         met_on_time = con.execute(
             "SELECT count(*) FROM sla_met_on_time WHERE batch_date = ?", [batch_date]
@@ -110,7 +89,7 @@ def compute_sla(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
                 [batch_date],
             ).fetchall()
         )
-        shops = con.execute("SELECT count(*) FROM sla_shops").fetchall()[0][0]
+        shops = con.execute("SELECT count(*) FROM stg_shops").fetchall()[0][0]
     finally:
         con.close()  # an uncommitted transaction (a failure mid-write) is rolled back here
     return SlaSummary(

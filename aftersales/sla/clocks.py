@@ -30,6 +30,10 @@ Duration units:
                         a non-business day), or `at` on that day
     next_business_day   `at` on the first business day after the start's date
     next_weekday        `at` on the first `weekday` (Mon..Sun) after the start's date
+
+This module only parses and validates; `install_clock_rules` hands the rules to SQL as the table
+`sla_clock_rules`. The due time itself is computed in one place: `models/sla_obligations.sql`
+(`due_at`; the local due day of day-based units comes from `models/int_sla_rule_days.sql`).
 """
 
 from __future__ import annotations

@@ -1,40 +1,32 @@
-"""Chat waits: when a buyer started waiting for the seller, and when a real reply ended the wait.
-
-Contract §4 and policy rows 68-72, in one window-function pass over `stg_messages`:
-
-- Only customer-initiated conversations count: the first message from a person (Buyer or
-  Seller; Chatbot and System messages are automatic and ignored here) is the buyer's.
-  Seller-initiated chats (broadcasts included) are out.
-- Chats fully handled by the chatbot are out: a conversation where the chatbot answered and no
-  seller message exists at all (as of the batch).
-- A qualifying reply is a Seller message that is not a bare greeting. Chatbot and System
-  messages and greetings ("hi", "hello", "你好" ...) do not stop the clock.
-- A wait starts at the first buyer message after the seller's last qualifying reply (or the
-  conversation start) and ends at the next qualifying reply. Its entity_id is the message id
-  that started it. A wait made only of bare buyer greetings is small talk and is not a wait.
-- Messages are ordered by sent time, never by file position; at equal times the buyer's message
-  comes first (a reply stamped in the same second answers it), then message id.
-- Messages after the shop's as-of instant do not exist yet; the same message id seen twice
-  (overlapping exports) counts once.
-
-Result: TEMP table `sla_chat_waits` (shop_id, conversation_id, entity_id, started_at,
-replied_at, reply_message_id, buyer_messages). Needs `sla_shops` (see `subjects`).
-"""
-
-from __future__ import annotations
-
-# One GROUP BY keeps each message once (its earliest row), then one window pass per conversation,
-# ordered as above, gives each message the conversation's facts (who spoke first, seller and
-# chatbot message counts), its epoch and the next qualifying reply after it; waits are the buyer
-# messages of one epoch.
-CHAT_WAITS_SQL = """
-CREATE OR REPLACE TEMP TABLE sla_chat_waits AS
+-- model: int_sla_chat_waits
+-- stage: sla
+-- reads: stg_messages, int_sla_shops
+-- materialized: temp
+-- One row per buyer wait: when a buyer started waiting for the seller and which real reply ended
+-- the wait (contract §4, policy rows 68-72); the chat_reply clock runs on it.
+-- - Only customer-initiated conversations count: the first message from a person (Buyer or Seller;
+--   Chatbot and System messages are automatic and ignored here) is the buyer's. Seller-initiated
+--   chats (broadcasts included) are out.
+-- - Chats fully handled by the chatbot are out: the chatbot answered and no seller message exists
+--   at all (as of the batch).
+-- - A qualifying reply is a Seller message that is not a bare greeting ("hi", "你好" ...). Chatbot
+--   and System messages and greetings do not stop the clock.
+-- - A wait starts at the first buyer message after the seller's last qualifying reply (or the
+--   conversation start) and ends at the next qualifying reply; its entity_id is the message id that
+--   started it. A wait made only of bare buyer greetings is small talk and is not a wait.
+-- - Messages are ordered by sent time, never by file position; at equal times the buyer's message
+--   comes first (a reply stamped in the same second answers it), then message id.
+-- - Messages after the shop's as-of instant do not exist yet; the same message id seen twice
+--   (overlapping exports) counts once.
+-- One GROUP BY keeps each message once (its earliest row), then one window pass per conversation
+-- gives each message the conversation's facts, its epoch (qualifying replies strictly before it)
+-- and the next qualifying reply after it; waits are the buyer messages of one epoch.
 WITH msgs AS (
     SELECT m.shop_id, m.conversation_id, m.message_id, min(m.sent_time) AS sent_time,
            arg_min({'role': lower(trim(m.sender_role)), 'is_greeting': m.is_greeting},
                    {'sent_time': m.sent_time, 'source_file': m.source_file, 'line_number': m.line_number})
                AS first_row
-    FROM stg_messages AS m JOIN sla_shops AS s USING (shop_id)
+    FROM stg_messages AS m JOIN int_sla_shops AS s USING (shop_id)
     WHERE m.sent_time <= s.as_of
     GROUP BY m.shop_id, m.conversation_id, m.message_id
 ), ranked AS (
@@ -77,10 +69,3 @@ SELECT shop_id, conversation_id, entity_id, started_at, next_reply.replied_at AS
        next_reply.message_id AS reply_message_id, buyer_messages
 FROM waits
 WHERE substantive
-"""
-
-
-def install_chat_waits(con) -> int:
-    """Create TEMP table `sla_chat_waits` from `stg_messages`; returns the number of waits."""
-    con.execute(CHAT_WAITS_SQL)
-    return con.execute("SELECT count(*) FROM sla_chat_waits").fetchall()[0][0]

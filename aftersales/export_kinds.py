@@ -2,6 +2,8 @@
 
 Everything that differs between export kinds is declared here as data, so that recognition,
 typing SQL, quality suites, personal-data masking and staging all read the same definition.
+It sits above `ingest` and `quality`, which both look down at it (neither imports the other's
+declarations).
 A column is identified by its contract header ("Order ID"); `target` is its `stg_*` column.
 
 Column types:
@@ -36,6 +38,16 @@ from aftersales.vocabulary import (
 
 PARSED_TYPES = frozenset({"time", "money", "int", "bigint", "float", "bool"})
 PERSONAL_TYPES = frozenset({"pii", "username", "content"})
+
+# How a quarantine reason names what a parsed type's text failed to be ("... is not an amount").
+TYPE_NOUNS = {
+    "time": "a valid time",
+    "money": "an amount",
+    "int": "a whole number",
+    "bigint": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+}
 
 # Markets whose exports write times month-first with AM/PM (contract §2.2); all others are
 # day-first 24-hour.
@@ -99,6 +111,11 @@ class Kind:
     @property
     def personal(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.type in PERSONAL_TYPES)
+
+
+def unparsed_name(col: Column) -> str:
+    """Typed-table column holding a parsed column's text where it did not parse (else NULL)."""
+    return f"{col.target}__unparsed"
 
 
 _SPELLING_VARIANTS = (
@@ -377,39 +394,3 @@ SHOP_EXPORT_KINDS: tuple[str, ...] = (
     "evidence",
     "appeals",
 )
-
-MIN_RECOGNISED_COLUMNS = 3
-
-
-@dataclass(frozen=True)
-class Recognition:
-    kind: Kind
-    positions: dict[str, tuple[int, ...]]  # header -> 0-based positions in the file's header row
-    missing_required: tuple[str, ...]
-
-
-def recognise(header: list[str], kinds: tuple[str, ...] | None = None) -> Recognition | None:
-    """The export kind whose known columns best match a header row; None when no kind wins.
-
-    A kind wins with at least MIN_RECOGNISED_COLUMNS known columns and strictly more than any
-    other kind, so a file missing a required column is still recognised (and skipped with a
-    reason naming the column) while ambiguous or foreign headers are not.
-    """
-    keys = [header_key(h) for h in header]
-    scored: list[tuple[int, Recognition]] = []
-    for name in kinds or tuple(KINDS):
-        kind = KINDS[name]
-        positions: dict[str, list[int]] = {}
-        for pos, key in enumerate(keys):
-            col = kind.header_index.get(key)
-            if col is not None:
-                positions.setdefault(col.header, []).append(pos)
-        missing = tuple(c.header for c in kind.required if c.header not in positions)
-        rec = Recognition(kind, {h: tuple(p) for h, p in positions.items()}, missing)
-        scored.append((len(positions), rec))
-    scored.sort(key=lambda s: -s[0])
-    if not scored or scored[0][0] < MIN_RECOGNISED_COLUMNS:
-        return None
-    if len(scored) > 1 and scored[1][0] == scored[0][0]:
-        return None
-    return scored[0][1]
