@@ -30,7 +30,7 @@ from pathlib import Path
 from aftersales import database
 from aftersales.policy.decide import EVIDENCE_LABELS, PARTY_LABELS
 from aftersales.rulepack import RuleBook, load_rulebook, read_yaml
-from aftersales.sla.work_tables import missing_inputs, replace_batch_rows
+from aftersales.sla.work_tables import missing_inputs, replace_batch_tables
 from aftersales.sql_models import run_models
 from aftersales.warehouse_schema import RESULT_DDL
 
@@ -185,9 +185,7 @@ def build_action_queue(
             "no_ev_zh": NO_EVIDENCE_TEXT[1],
         }
         run_models(con, "action_queue", params)
-        con.execute("BEGIN TRANSACTION")
-        replace_batch_rows(con, QUEUE_TABLE, batch_date)
-        con.execute("COMMIT")
+        replace_batch_tables(con, [QUEUE_TABLE], batch_date)
         by_kind = dict(
             con.execute(
                 f"SELECT action_kind, count(*) FROM {QUEUE_TABLE} WHERE batch_date = ? GROUP BY ALL ORDER BY 1",

@@ -27,7 +27,7 @@ from aftersales.sla.obligations import (
     connect_work_db,
     install_clock_inputs,
 )
-from aftersales.sla.work_tables import missing_inputs, replace_batch_rows
+from aftersales.sla.work_tables import missing_inputs, replace_batch_tables
 from aftersales.sql_models import run_models
 from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL
@@ -70,10 +70,7 @@ def compute_sla(work_db: Path, batch_date: dt.date, run_id: str, rules_dir: Path
         install_clock_inputs(con, batch_date, clocks)
         run_models(con, "sla", {"batch_date": batch_date, "run_id": run_id})
         obligations = check_due_times(con)
-        con.execute("BEGIN TRANSACTION")
-        for table in SLA_TABLES:
-            replace_batch_rows(con, table, batch_date)
-        con.execute("COMMIT")
+        replace_batch_tables(con, SLA_TABLES, batch_date)
         met_on_time = con.execute(
             "SELECT count(*) FROM sla_met_on_time WHERE batch_date = ?", [batch_date]
         ).fetchall()[0][0]

@@ -27,7 +27,7 @@ from pathlib import Path
 from aftersales.rulepack import load_rulebook
 from aftersales.sla.health_rules import install_health_rules, load_health_rules
 from aftersales.sla.obligations import OBLIGATIONS_TABLE, ORDERS_TABLE, connect_work_db
-from aftersales.sla.work_tables import missing_inputs, replace_batch_rows
+from aftersales.sla.work_tables import missing_inputs, replace_batch_tables
 from aftersales.sql_models import run_models
 from aftersales.staging import create_staging_tables
 from aftersales.warehouse_schema import RESULT_DDL
@@ -82,9 +82,7 @@ def compute_seller_health(work_db: Path, batch_date: dt.date, run_id: str, rules
         con.execute(RESULT_DDL[HEALTH_TABLE])  # before the models: the TEMP model shadows it
         install_health_rules(con, health_rules, batch_date)
         run_models(con, "health", {"batch_date": batch_date, "run_id": run_id})
-        con.execute("BEGIN TRANSACTION")
-        replace_batch_rows(con, HEALTH_TABLE, batch_date)
-        con.execute("COMMIT")
+        replace_batch_tables(con, [HEALTH_TABLE], batch_date)
         by_status = dict(
             con.execute(
                 f"SELECT status, count(*) FROM {HEALTH_TABLE} WHERE batch_date = ? GROUP BY ALL ORDER BY ALL",

@@ -57,3 +57,12 @@ def replace_batch_rows(con, table: str, batch_date: dt.date) -> int:
     added = con.execute(f"SELECT count(*) FROM temp.main.{table}").fetchone()[0]
     con.execute(f"DROP TABLE temp.main.{table}")
     return added
+
+
+def replace_batch_tables(con, tables: Iterable[str], batch_date: dt.date) -> dict[str, int]:
+    """`replace_batch_rows` for each of a stage's result tables, all in one transaction (a failure
+    part-way leaves every table as it was); rows added per table."""
+    con.execute("BEGIN TRANSACTION")
+    added = {table: replace_batch_rows(con, table, batch_date) for table in tables}
+    con.execute("COMMIT")
+    return added
