@@ -7,7 +7,9 @@ import subprocess
 import sys
 import textwrap
 from datetime import date
+from pathlib import Path
 
+import pytest
 from lake_postgres import postgres_server  # noqa: F401  (pytest fixture)
 
 from aftersales.lakehouse.connect import attach_lake, lake_session, open_warehouse
@@ -112,3 +114,29 @@ def test_two_processes_publish_two_batch_dates_into_one_postgres_catalog_lake(po
         p.relative_to(tmp_path / "lake-data") for p in (tmp_path / "lake-data").rglob("*.parquet")
     )
     assert any(str(p).startswith("main/rulings/batch_date=2026-11-26") for p in parquet)
+
+
+@pytest.mark.slow
+def test_a_nightly_run_publishes_into_an_empty_postgres_catalog_and_sql_reads_it(postgres_server, tmp_path):  # noqa: F811
+    """`aftersales run --db ducklake:postgres:...` end to end: the first publish creates the lake in
+    an empty catalog database; the run's work folder and locks live under the shared data path."""
+    data = tmp_path / "lake-data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
+    env |= {"AFTERSALES_LAKE_DATA_PATH": str(data), "AFTERSALES_PSEUDONYM_KEY": "5e" * 32}
+    inbox = Path(__file__).resolve().parent.parent / "data" / "sample" / "inbox"
+    run = subprocess.run(
+        [sys.executable, "-m", "aftersales.cli", "run", "--inbox", str(inbox), "--db", postgres_server.lake,
+         "--batch-date", D2.isoformat(), "--report-dir", str(tmp_path / "reports")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    query = subprocess.run(
+        [sys.executable, "-m", "aftersales.cli", "sql", "--db", postgres_server.lake,
+         "SELECT count(*) AS cases, count(DISTINCT shop_id) AS shops FROM rulings WHERE batch_date = DATE '2026-11-27'"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr[-3000:]
+    cases, shops = (int(v) for v in query.stdout.splitlines()[1].split(","))
+    assert cases > 50 and shops == 7
+    assert (data / "_aftersales").exists() or any(data.rglob("*.parquet"))
+    assert not list(tmp_path.glob("ducklake:*"))  # the address was never taken for a local path
