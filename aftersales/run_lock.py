@@ -48,8 +48,12 @@ _guard = threading.Lock()
 
 
 def lock_path(warehouse: Path, batch_date: date) -> Path:
-    warehouse = Path(warehouse)
-    return warehouse.with_name(f"{warehouse.name}.run-{batch_date.isoformat()}.lock")
+    """Beside the warehouse file (a DuckDB file or a lake's catalog file); for a PostgreSQL-catalog
+    lake, in its shared data folder, so that every machine publishing to it sees the same lock."""
+    from aftersales.lakehouse.location import WarehouseLocation
+
+    sidecar = WarehouseLocation.parse(str(warehouse)).sidecar
+    return sidecar.with_name(f"{sidecar.name}.run-{batch_date.isoformat()}.lock")
 
 
 def acquire(

@@ -127,9 +127,10 @@ def test_a_nightly_run_publishes_into_an_empty_postgres_catalog_and_sql_reads_it
     run = subprocess.run(
         [sys.executable, "-m", "aftersales.cli", "run", "--inbox", str(inbox), "--db", postgres_server.lake,
          "--batch-date", D2.isoformat(), "--report-dir", str(tmp_path / "reports")],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert list((data / "_aftersales").parent.glob("_aftersales.run-2026-11-27.lock"))  # the shared run lock
     query = subprocess.run(
         [sys.executable, "-m", "aftersales.cli", "sql", "--db", postgres_server.lake,
          "SELECT count(*) AS cases, count(DISTINCT shop_id) AS shops FROM rulings WHERE batch_date = DATE '2026-11-27'"],
@@ -139,4 +140,4 @@ def test_a_nightly_run_publishes_into_an_empty_postgres_catalog_and_sql_reads_it
     cases, shops = (int(v) for v in query.stdout.splitlines()[1].split(","))
     assert cases > 50 and shops == 7
     assert (data / "_aftersales").exists() or any(data.rglob("*.parquet"))
-    assert not list(tmp_path.glob("ducklake:*"))  # the address was never taken for a local path
+    assert not list(tmp_path.glob("ducklake:*"))  # the address was never taken for a local path (cwd)
