@@ -10,11 +10,32 @@ AFTERSALES_DUCKDB_THREADS).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
 
 from aftersales.settings import Settings, load_settings
+
+# The DuckDB budget of the task running in this context (memory_limit, threads): set by a shard
+# task below its worker's limits (aftersales.task_runners), read by every connection it opens.
+_task_budget: ContextVar[tuple[str, int] | None] = ContextVar("aftersales_duckdb_task_budget", default=None)
+
+
+@contextmanager
+def task_budget(budget: tuple[str, int] | None) -> Iterator[None]:
+    """Open this context's DuckDB connections with `budget` = (memory_limit, threads); None: settings."""
+    token = _task_budget.set(budget)
+    try:
+        yield
+    finally:
+        _task_budget.reset(token)
+
+
+def current_task_budget() -> tuple[str, int] | None:
+    return _task_budget.get()
 
 
 def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
@@ -22,6 +43,8 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
 
     Settings are read when a connection opens (a few file reads next to a database open), so a
     long-running `aftersales serve` process follows edits of the settings file and environment.
+    Inside a task with a budget (`task_budget`), the budget wins: several tasks share a machine
+    or a Dask worker, and DuckDB's defaults would each take the whole of it.
     """
     settings = settings or load_settings()
     config: dict[str, str | int] = {}
@@ -29,6 +52,11 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
         config["memory_limit"] = settings.duckdb_memory_limit
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
+    if (budget := _task_budget.get()) is not None:
+        memory, threads = budget
+        if memory:
+            config["memory_limit"] = memory
+        config["threads"] = threads
     return config
 
 

@@ -1,13 +1,18 @@
-"""Named points where a test can freeze the nightly run to kill it there.
+"""Named points where a test can freeze, fail or kill the nightly run at a precise stage.
 
-Set AFTERSALES_FAILPOINT=<name> and the process prints `FAILPOINT <name>` on stderr and sleeps
-at that point, so a kill test can SIGKILL it at a precise stage. Unset (production), a
-failpoint costs one environment lookup.
+Set AFTERSALES_FAILPOINT=<name> and the process prints `FAILPOINT <name>` on stderr and, by
+AFTERSALES_FAILPOINT_ACTION:
+- `sleep` (default): sleeps there, so a kill test can SIGKILL it;
+- `raise`: raises FailpointHit (a stage that fails);
+- `kill`: SIGKILLs its own process (a Dask worker lost under a shard).
+AFTERSALES_FAILPOINT_UNIT=<shard name> limits it to that shard's run of the point. Unset
+(production), a failpoint costs one environment lookup.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -22,7 +27,20 @@ POINTS = (
 )
 
 
-def failpoint(name: str) -> None:
-    if os.environ.get("AFTERSALES_FAILPOINT") == name:
-        print(f"FAILPOINT {name}", file=sys.stderr, flush=True)
-        time.sleep(float(os.environ.get("AFTERSALES_FAILPOINT_SLEEP", "120")))
+class FailpointHit(RuntimeError):
+    """A failpoint set to `raise` was reached."""
+
+
+def failpoint(name: str, unit: str | None = None) -> None:
+    if os.environ.get("AFTERSALES_FAILPOINT") != name:
+        return
+    wanted = os.environ.get("AFTERSALES_FAILPOINT_UNIT")
+    if wanted and wanted != unit:
+        return
+    print(f"FAILPOINT {name}" + (f" {unit}" if unit else ""), file=sys.stderr, flush=True)
+    action = os.environ.get("AFTERSALES_FAILPOINT_ACTION", "sleep")
+    if action == "raise":
+        raise FailpointHit(f"failpoint {name} reached" + (f" in {unit}" if unit else ""))
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(float(os.environ.get("AFTERSALES_FAILPOINT_SLEEP", "120")))

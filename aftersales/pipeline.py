@@ -28,6 +28,7 @@ from aftersales.publish import (
 from aftersales.publish.swap import warehouse_problem
 from aftersales.rulepack import RuleBook, RulePackError, load_rulebook
 from aftersales.settings import Settings
+from aftersales.task_runners import UnitFailed  # names the failed shard and its cause itself
 
 STALE_WORK_DAYS = 3.0
 # Run locks held by runs of this process, by run id (taken in record_started).
@@ -120,13 +121,18 @@ def stage_preflight(paths: BatchPaths, batch_date: date, run_id: str) -> RuleBoo
     return preflight(paths.inbox, paths.rules_dir)
 
 
-def stage_ingest(paths: BatchPaths, batch_date: date, run_id: str, settings: Settings):
+def stage_ingest(paths: BatchPaths, batch_date: date, run_id: str, settings: Settings, shard=None):
+    """Ingest the inbox (with `shard`, that shard's part of it) into `paths.work_db`. A shard of
+    several writes its validation report into its own folder of the run's reports."""
     from aftersales.ingest import InboxError, ingest_preflighted_inbox
 
     paths.work_dir.mkdir(parents=True, exist_ok=True)
+    reports = paths.report_dir / run_id
+    if shard is not None and shard.count > 1:
+        reports = reports / shard.name
     try:
         return ingest_preflighted_inbox(
-            paths.inbox, paths.work_db, batch_date, run_id, settings, paths.report_dir / run_id
+            paths.inbox, paths.work_db, batch_date, run_id, settings, reports, shard=shard
         )
     except InboxError as exc:
         raise BatchRefused(str(exc)) from exc
@@ -150,21 +156,25 @@ def stage_health(paths: BatchPaths, batch_date: date, run_id: str):
     return compute_seller_health(paths.work_db, batch_date, run_id, paths.rules_dir)
 
 
-def stage_publish(paths: BatchPaths, batch_date: date, run_id: str, run_row: dict):
+def stage_publish(
+    paths: BatchPaths, batch_date: date, run_id: str, run_row: dict, shard_dbs: tuple[Path, ...] = ()
+):
     """Swap the batch in, with this run's row and every attempt that ended without publishing.
 
-    What is published is what the declared stages say they publish (`definitions.published_tables`)."""
-    from aftersales.definitions import published_tables  # (definitions wires this module's stages)
+    What is published is what the declared stages say they publish (`definitions.published_tables`),
+    from every shard's work database (`shard_dbs`; none: the run's own work database) at once."""
+    from aftersales.definitions import SHARED_TABLES, published_tables  # (definitions wires these stages)
 
     settled = pending_attempts(paths.warehouse, exclude={run_id})
     summary = publish_batch(
-        paths.work_db,
+        list(shard_dbs) or paths.work_db,
         paths.warehouse,
         batch_date,
         [*settled, run_row],
         after_swap_in=create_views,
         tables=published_tables(),
         run_id=run_id,
+        shared_tables=SHARED_TABLES,
     )
     clear_attempts(paths.warehouse, settled, also={run_id})
     remove_stale_work(paths)
@@ -343,4 +353,8 @@ def _printable(text: str) -> str:
 
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if isinstance(exc, BatchRefused | RulePackError) else f"{type(exc).__name__}: {text}"
+    return (
+        text
+        if isinstance(exc, BatchRefused | RulePackError | UnitFailed)
+        else f"{type(exc).__name__}: {text}"
+    )

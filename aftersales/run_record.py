@@ -39,6 +39,10 @@ class RunRecord:
     book: RuleBook | None = None
     ingest: dict = field(default_factory=dict)
     stage_timings: dict[str, float] = field(default_factory=dict)
+    task_runner: str | None = None
+    shards: int | None = None
+    failed_shops: list[str] = field(default_factory=list)
+    shard_failures: str | None = None  # one line naming the failed shards of a partial publish
 
     def stage_finished(self, stage: str, seconds: float, result: Any) -> None:
         """Keep a stage's time and what the row reports of its result (the packs, the input counts)."""
@@ -53,8 +57,10 @@ class RunRecord:
         return self._row("running", None)
 
     def succeeded(self) -> dict:
-        """The row published with the batch: the stages timed so far (publish and report are not)."""
-        return self._row("success", None)
+        """The row published with the batch: the stages timed so far (publish and report are not);
+        after a partial publish (`on_shard_failure = "publish-others"`), `error` names the failed
+        shards and `failed_shops` their shops."""
+        return self._row("success", self.shard_failures)
 
     def failed(self, error: str) -> dict:
         """The row journalled for a failed or refused run; `error` is its one-line reason."""
@@ -75,4 +81,7 @@ class RunRecord:
             "inbox": str(self.inbox),
             "stage_timings": json.dumps(self.stage_timings),
             "rule_pack_versions": json.dumps({p.id: p.version for p in book.packs} if book else {}),
+            "task_runner": self.task_runner,
+            "shards": self.shards,
+            "failed_shops": json.dumps(self.failed_shops),
         }

@@ -42,6 +42,21 @@ class Settings:
     # this old (a reader may still scan them; a running publish has not committed them yet).
     snapshot_retention_days: int = 30
     lake_file_grace_hours: int = 24
+    # Shards (issue 14): shops are split by a stable hash of their Shop ID into about
+    # `shops_per_shard` shops each (at most `max_shards`; `shards` > 0 fixes the count), and the
+    # shards run on `task_runner` (threads | dask | sequential) with `task_workers` workers
+    # (0 = one per core); `dask_address` names an external scheduler (tcp://host:8786), else a
+    # LocalCluster is started with `dask_worker_memory` per worker. `on_shard_failure`: "fail"
+    # fails the batch naming the shard's shops; "publish-others" publishes the other shards and
+    # records the failed shops in `runs`.
+    shards: int = 0
+    shops_per_shard: int = 100
+    max_shards: int = 64
+    task_runner: str = "threads"
+    task_workers: int = 0
+    dask_address: str = ""
+    dask_worker_memory: str = "2GiB"
+    on_shard_failure: str = "fail"
 
     def with_overrides(self, **values) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

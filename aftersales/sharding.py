@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,22 @@ class Shard:
     index: int
     count: int
     shop_ids: tuple[str, ...]
+    # The one shard that also ledgers what belongs to no shop: shops.csv itself and files outside
+    # a registered shop folder (the first shard of a plan).
+    holds_inbox_files: bool = False
 
     @property
     def name(self) -> str:
         """Lowercase, digits and dashes: usable as a Prefect task-run name and artifact key."""
         return f"shard-{self.index + 1:03d}-of-{self.count:03d}"
+
+    def owns(self, shop_id: str | None) -> bool:
+        """Whether a file of this shop (None: of no shop) is this shard's to ingest."""
+        return self.holds_inbox_files if shop_id is None else shop_id in self._shop_set
+
+    @cached_property
+    def _shop_set(self) -> frozenset[str]:
+        return frozenset(self.shop_ids)
 
     def shops_named(self, limit: int = 5) -> str:
         """The shard's shops for a one-line message: the first `limit`, then how many more."""
@@ -58,4 +70,12 @@ def plan_shards(shop_ids: Iterable[str], shard_count: int) -> list[Shard]:
     groups: dict[int, set[str]] = {}
     for shop_id in shop_ids:
         groups.setdefault(shard_index(shop_id, shard_count), set()).add(shop_id)
-    return [Shard(i, shard_count, tuple(sorted(groups[i]))) for i in sorted(groups)]
+    return [
+        Shard(i, shard_count, tuple(sorted(groups[i])), holds_inbox_files=n == 0)
+        for n, i in enumerate(sorted(groups))
+    ]
+
+
+def whole_inbox(shop_ids: Iterable[str]) -> Shard:
+    """The one shard of an unsharded batch: every shop and the inbox's own files."""
+    return Shard(0, 1, tuple(sorted(set(shop_ids))), holds_inbox_files=True)

@@ -125,29 +125,43 @@ def current_worker_budget() -> tuple[str, int] | None:
     return duckdb_budget(worker.memory_manager.memory_limit, worker.state.nthreads)
 
 
-def resolve(futures: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    """Wait for every future and return its result by unit name; the first failure raises UnitFailed.
+def resolve_all(
+    futures: Mapping[str, Any] | Sequence[tuple[str, Any]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Wait for every future: (results by unit name, one-line failure by unit name).
 
-    Every future is waited for before raising, so no task of a failed batch is still running
-    (and writing its shard's files) when the flow reports the failure.
+    A future that raises, or that resolves to None (Dask's answer for a task lost on its worker
+    when nobody looks), is a failure. Every future is waited for before returning, so no task of
+    a failed batch is still running (and writing its shard's files) when the flow reports it.
     """
     items = list(futures.items()) if isinstance(futures, Mapping) else list(futures)
     results: dict[str, Any] = {}
-    failures: list[tuple[str, BaseException]] = []
+    failures: dict[str, str] = {}
     for unit, future in items:
         try:
             value = future.result()
         except BaseException as exc:  # noqa: BLE001 - a worker's failure of any kind fails the unit
-            failures.append((unit, exc))
+            failures[unit] = f"{type(exc).__name__}: {_first_line(exc)}"
             continue
         if value is None:
-            failures.append((unit, RuntimeError("the task returned no result (lost on its worker)")))
+            failures[unit] = "RuntimeError: the task returned no result (lost on its worker)"
             continue
         results[unit] = value
+    return results, failures
+
+
+def failure_line(failures: Mapping[str, str]) -> str:
+    """The batch's one line for failed units: the first named with its cause, then how many more."""
+    unit, cause = next(iter(failures.items()))
+    more = f" (and {len(failures) - 1} more failed units)" if len(failures) > 1 else ""
+    return f"{unit} failed: {cause}{more}"
+
+
+def resolve(futures: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """Wait for every future and return its result by unit name; any failure raises UnitFailed."""
+    results, failures = resolve_all(futures)
     if failures:
-        unit, exc = failures[0]
-        more = f" (and {len(failures) - 1} more failed units)" if len(failures) > 1 else ""
-        raise UnitFailed(f"{unit} failed: {type(exc).__name__}: {_first_line(exc)}{more}") from exc
+        raise UnitFailed(failure_line(failures))
     return results
 
 

@@ -39,7 +39,10 @@ RESULT_DDL: dict[str, str] = {
             flow_run_id VARCHAR,
             inbox VARCHAR,
             stage_timings JSON,                   -- {"ingest": seconds, ...}
-            rule_pack_versions JSON               -- {"us_local": "2026.11.0", ...}
+            rule_pack_versions JSON,              -- {"us_local": "2026.11.0", ...}
+            task_runner VARCHAR,                  -- threads, dask, sequential
+            shards INTEGER,                       -- shop groups the batch ran as
+            failed_shops JSON                     -- Shop IDs of failed shards left out (publish-others)
         )""",
     "file_ledger": """
         CREATE TABLE IF NOT EXISTS file_ledger (

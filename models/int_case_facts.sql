@@ -195,7 +195,7 @@ SELECT
          THEN (epoch(CASE WHEN c.case_kind = 'appeal' THEN c.appeal_end ELSE c.cutoff_time END) - epoch(c.return_shipped_time)) / 86400.0 END AS return_days_after_dropoff,  -- DOUBLE: elapsed days from return drop-off to submission/request (or cutoff) while not received
     -- buyer history (keyed pseudonym only)
     c.buyer_pseudonym,  -- VARCHAR: keyed pseudonym of the buyer
-    coalesce(pr.prior_requests, 0)::INTEGER AS buyer_prior_requests,  -- INTEGER: earlier after-sales requests by the same buyer pseudonym
+    coalesce(pr.prior_requests, 0)::INTEGER AS buyer_prior_requests,  -- INTEGER: earlier after-sales requests by the same buyer pseudonym at the same shop
     -- evidence summary
     coalesce(ev.evidence_items, 0)::INTEGER AS evidence_items,  -- INTEGER: evidence items on the case uploaded by the cutoff
     coalesce(ev.evidence_invalid_items, 0)::INTEGER AS evidence_invalid_items,  -- INTEGER: of which invalid (size 0, malformed SHA-256)
@@ -250,5 +250,6 @@ SELECT
     coalesce(ev.ev_platform_comparison_photo, 0)::INTEGER AS ev_platform_comparison_photo  -- INTEGER: valid comparison_photo items from the platform uploaded by the cutoff
 FROM c
 LEFT JOIN int_buyer_prior_requests pr
-       ON pr.return_order_id = (CASE WHEN c.case_kind = 'appeal' THEN NULL ELSE c.case_id END)
+       ON pr.shop_id = c.shop_id
+      AND pr.return_order_id = (CASE WHEN c.case_kind = 'appeal' THEN NULL ELSE c.case_id END)
 LEFT JOIN int_case_evidence_counts ev ON ev.case_id = c.case_id

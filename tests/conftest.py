@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +70,58 @@ def demo_warehouse(tmp_path_factory, inbox) -> Path:
     )
     assert proc.returncode == 0, proc.stderr
     return db
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_env(tmp_path_factory):
+    """A real Prefect server on loopback (what Dask workers and cron schedules need) and the
+    environment a subprocess needs to use it: a fresh PREFECT_HOME, no analytics."""
+    from aftersales.orchestration.server import start_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="ERROR",
+        DO_NOT_TRACK="1",
+        PYTHONPATH=str(ROOT),
+    )
+    server = start_server("127.0.0.1", free_port(), home / "server.log", ui=False, env=env)
+    env["PREFECT_API_URL"] = server.url
+    yield env
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def external_cluster(prefect_env, tmp_path_factory):
+    """An external `dask scheduler` and two `dask worker` processes on loopback, started from an
+    empty folder: what a task needs must be importable from the installed package, as on
+    machines the batch does not run on."""
+    folder = tmp_path_factory.mktemp("dask-cluster")
+    env = {k: v for k, v in prefect_env.items() if k != "PYTHONPATH"}
+    address = f"tcp://127.0.0.1:{free_port()}"
+    dask_cli = [str(Path(sys.executable).with_name("dask"))]
+    scheduler = subprocess.Popen(
+        [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"),
+    )  # fmt: skip
+    workers = subprocess.Popen(
+        [*dask_cli, "worker", address, "--nworkers", "2", "--nthreads", "1", "--memory-limit", "1GiB",
+         "--no-dashboard"],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "workers.log", "wb"),
+    )  # fmt: skip
+    yield address
+    for proc in (workers, scheduler):
+        proc.terminate()
+    for proc in (workers, scheduler):
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from aftersales.orchestration.server import start_server
 from aftersales.sharding import Shard, plan_shards, shard_count_for, shard_index
 from aftersales.task_runners import (
     RunnerChoice,
@@ -54,7 +52,7 @@ def test_every_shop_lands_in_exactly_one_shard_and_the_grouping_is_stable():
 
 
 def test_shard_counts_names_and_bounds():
-    assert plan_shards(["A"], 16) == [Shard(shard_index("A", 16), 16, ("A",))]
+    assert plan_shards(["A"], 16) == [Shard(shard_index("A", 16), 16, ("A",), holds_inbox_files=True)]
     assert shard_count_for(200, 25, 64) == 8
     assert shard_count_for(3, 25, 64) == 1
     assert shard_count_for(10_000, 25, 64) == 64
@@ -122,57 +120,6 @@ def test_resolve_waits_for_all_and_names_the_failed_unit():
 
 
 # --------------------------------------------------------------------------- real Dask + Prefect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def prefect_env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="ERROR",
-        DO_NOT_TRACK="1",
-        PYTHONPATH=str(ROOT),
-    )
-    server = start_server("127.0.0.1", _free_port(), home / "server.log", ui=False, env=env)
-    env["PREFECT_API_URL"] = server.url
-    yield env
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def external_cluster(prefect_env, tmp_path_factory):
-    """An external `dask scheduler` and two `dask worker` processes on loopback, started from an
-    empty folder: what a task needs must be importable from the installed package, as on
-    machines the batch does not run on."""
-    folder = tmp_path_factory.mktemp("dask-cluster")
-    env = {k: v for k, v in prefect_env.items() if k != "PYTHONPATH"}
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    dask_cli = [str(Path(sys.executable).with_name("dask"))]
-    scheduler = subprocess.Popen(
-        [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"),
-    )  # fmt: skip
-    workers = subprocess.Popen(
-        [*dask_cli, "worker", address, "--nworkers", "2", "--nthreads", "1", "--memory-limit", "1GiB",
-         "--no-dashboard"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "workers.log", "wb"),
-    )  # fmt: skip
-    yield address
-    for proc in (workers, scheduler):
-        proc.terminate()
-    for proc in (workers, scheduler):
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _run(prefect_env, scenario: str, runner: str, address: str = "") -> dict:

@@ -48,9 +48,15 @@ def stage_windows(timings: dict[str, float]) -> list[tuple[str, float, float]]:
 
     The stages run back to back; the small gaps between them (Prefect task bookkeeping, about a
     second in all) shift later windows slightly, so a window is widened by half a second each side.
+    The per-shard stages run side by side inside the `shards` window, which stands for them all.
     """
+    from aftersales.definitions import shard_stages
+
+    per_shard = {stage.name for stage in shard_stages()} if "shards" in timings else set()
     windows, at = [], 0.0
     for name, seconds in timings.items():
+        if name in per_shard:
+            continue
         windows.append((name, max(0.0, at - 0.5), at + seconds + 0.5))
         at += seconds
     return windows
@@ -70,6 +76,7 @@ def run_plain(inbox: Path, warehouse: Path, day: date, report_dir: Path) -> dict
     pipeline.discard_work(paths)
     summaries = {"scoring": "score", "sla": "sla", "health": "health", "publish": "publish"}
     return {"run_id": run_id, "ingest": record.ingest, "stage_timings": record.stage_timings,
+            "shards": results["shards"], "task_runner": "plain",
             **{key: summary_dict(results[stage]) for key, stage in summaries.items()}}  # fmt: skip
 
 

@@ -180,6 +180,14 @@ def host_facts() -> dict:
     }
 
 
+def _batch_level(timings: dict[str, float]) -> list[tuple[str, float, None]]:
+    """The stages that ran one after another (per-shard stages ran side by side inside `shards`)."""
+    from aftersales.definitions import shard_stages
+
+    per_shard = {stage.name for stage in shard_stages()} if "shards" in timings else set()
+    return [(name, seconds, None) for name, seconds in timings.items() if name not in per_shard]
+
+
 def run_scale(
     scale: str,
     root: Path,
@@ -299,7 +307,9 @@ def run_scale(
             "rows_read": rows_read,
             "rows_per_second": round(rows_read / batch["seconds"]) if batch["seconds"] else None,
             "stages": stages,
-            "flow_overhead_seconds": round(batch["seconds"] - sum(timings.values()), 3),
+            "flow_overhead_seconds": round(batch["seconds"] - sum(s for _, s, _ in _batch_level(timings)), 3),
+            "task_runner": result.get("task_runner"),
+            "shards": result.get("shards"),
             "summaries": {k: result.get(k) for k in ("ingest", "scoring", "sla", "health", "publish")},
         },
         "memory": batch["memory"],

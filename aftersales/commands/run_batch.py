@@ -25,6 +25,8 @@ def quiet_prefect_defaults(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not verbose:  # a Dask LocalCluster that lost a worker leaves a semaphore its tracker reports
+        os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
 
 
 def refuse(paths, run_id: str, day: date, exc: Exception) -> None:
@@ -70,12 +72,18 @@ def run_batch(
     report_dir: str | None,
     verbose: bool = False,
     wait_for_running: bool = False,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    shards: int | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Preflight (fast, no Prefect start-up), then the Prefect flow; returns the flow's summary."""
     quiet_prefect_defaults(verbose)
     from aftersales import pipeline
 
-    settings = load_settings()
+    settings = load_settings().with_overrides(
+        task_runner=runner, dask_address=dask_address, shards=shards, task_workers=workers
+    )
     rules = rules_dir or settings.rules_dir
     reports = report_dir or settings.report_dir
     run_id = pipeline.new_run_id(batch_date)
@@ -93,6 +101,7 @@ def run_batch(
             on_wait=lambda message: click.echo(message, err=True),
         )
         pipeline.preflight(paths.inbox, paths.rules_dir, paths.warehouse)
+        runner_problem(settings)
     except pipeline.BatchRefused as exc:
         pipeline.release_batch(claim)
         refuse(paths, run_id, batch_date, exc)
@@ -108,6 +117,10 @@ def run_batch(
                 batch_date=batch_date.isoformat(),
                 rules_dir=str(paths.rules_dir),
                 report_dir=str(paths.report_dir),
+                runner=settings.task_runner,
+                dask_address=settings.dask_address,
+                shards=settings.shards,
+                workers=settings.task_workers,
             )
     except Exception as exc:
         if verbose:
@@ -117,9 +130,34 @@ def run_batch(
         pipeline.release_batch(claim)
 
 
+def runner_problem(settings) -> None:
+    """Refuse, before Prefect starts, a task runner that cannot run: an unknown name, a Dask
+    address without the dask runner, or Dask on the ephemeral Prefect API (BatchRefused)."""
+    from aftersales import pipeline, task_runners
+
+    try:
+        choice = task_runners.RunnerChoice(
+            settings.task_runner, settings.task_workers, settings.dask_address, settings.dask_worker_memory
+        )
+        if choice.name == "dask":
+            task_runners.require_real_prefect_api("dask")
+    except task_runners.RunnerRefused as exc:
+        raise pipeline.BatchRefused(str(exc)) from None
+    if settings.on_shard_failure not in ("fail", "publish-others"):
+        raise pipeline.BatchRefused(
+            f"on_shard_failure must be 'fail' or 'publish-others', not {settings.on_shard_failure!r}"
+        )
+
+
 def print_summary(result: dict) -> None:
     ingest = result.get("ingest", {})
     click.echo(f"batch {result['batch_date']} published (run {result['run_id']})")
+    if result.get("failed_shops"):
+        click.echo(
+            f"warning: {result['shard_failures']}; shops left out (runs.failed_shops): "
+            f"{', '.join(result['failed_shops'])}",
+            err=True,
+        )
     click.echo(
         f"files read: {ingest.get('files_read')}  skipped: {ingest.get('files_skipped')}  "
         f"rows read: {ingest.get('rows_read')}  quarantined: {ingest.get('rows_quarantined')}"
@@ -202,8 +240,44 @@ def register(group: click.Group) -> None:
         help="If a run of this batch date is already running on the warehouse, wait for it to end "
         "instead of refusing.",
     )
+    @click.option(
+        "--runner",
+        type=click.Choice(["threads", "dask", "sequential"]),
+        default=None,
+        help="Task runner of the shards: Prefect threads (one machine), Dask (a LocalCluster, or "
+        "--dask-address; needs a Prefect server), or one shard at a time [settings task_runner; threads].",
+    )
+    @click.option(
+        "--dask-address",
+        default=None,
+        help="External Dask scheduler, tcp://host:port (with --runner dask) [settings dask_address].",
+    )
+    @click.option(
+        "--shards",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Number of shop groups (stable hash of Shop ID) [settings shards; else shops_per_shard].",
+    )
+    @click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Shards run side by side (threads, LocalCluster workers) [settings task_workers; one per core].",
+    )
     @click.pass_context
-    def run_command(ctx, inbox, db, batch_date, rules_dir, report_dir, wait_for_running):
+    def run_command(
+        ctx,
+        inbox,
+        db,
+        batch_date,
+        rules_dir,
+        report_dir,
+        wait_for_running,
+        runner,
+        dask_address,
+        shards,
+        workers,
+    ):
         """Run the nightly adjudication flow once for a batch date.
 
         \b
@@ -229,5 +303,9 @@ def register(group: click.Group) -> None:
             report_dir,
             verbose,
             wait_for_running,
+            runner,
+            dask_address,
+            shards,
+            workers,
         )
         print_summary(result)

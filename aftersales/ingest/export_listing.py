@@ -20,6 +20,7 @@ from aftersales.ingest.errors import FileRejected
 from aftersales.ingest.export_admission import REGISTRY_FILE
 from aftersales.ingest.ledger import LedgerEntry, mark_duplicates
 from aftersales.ingest.workbook import sheet_entries
+from aftersales.sharding import Shard
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,19 @@ class DiscoveredInbox:
     sniffs: Mapping[int, Sniff]
     exports: tuple[LedgerEntry, ...]
     api_dumps: Mapping[str, tuple[LedgerEntry, ...]]
+
+    def for_shard(self, shard: Shard) -> DiscoveredInbox:
+        """The part of the inbox one shard ingests: its shops' files, and (for the shard that holds
+        them) shops.csv and the files of no shop. Duplicates were judged on the whole inbox first,
+        so a file with the same bytes as an earlier one in another shard's folder stays a duplicate."""
+        entries = tuple(e for e in self.entries if shard.owns(e.shop_id))
+        kept = {e.index for e in entries}
+        return DiscoveredInbox(
+            entries,
+            {i: s for i, s in self.sniffs.items() if i in kept},
+            tuple(e for e in self.exports if e.index in kept),
+            {shop: files for shop, files in self.api_dumps.items() if shard.owns(shop)},
+        )
 
 
 def fingerprint(entry: LedgerEntry) -> Sniff:

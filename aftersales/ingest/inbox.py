@@ -49,12 +49,13 @@ from aftersales.ingest.gate_quarantine import (
 )
 from aftersales.ingest.ledger import LedgerEntry
 from aftersales.ingest.quarantine_raw import attach_raw
-from aftersales.ingest.scratch_db import Scratch, open_scratch
+from aftersales.ingest.scratch_db import Scratch, open_scratch, typed_table
 from aftersales.ingest.shop_registry import inbox_problem, load_shop_registry
 from aftersales.ingest.staging_write import write_work_db
 from aftersales.ingest.thread_schedule import IngestThreads
 from aftersales.quality.validation_page import render_validation_report, save_validation_report
 from aftersales.settings import Settings, pseudonym_key
+from aftersales.sharding import Shard, whole_inbox
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,21 @@ def ingest_inbox(
 
 
 def ingest_preflighted_inbox(
-    inbox: Path, work_db: Path, batch_date: date, run_id: str, settings: Settings, report_dir: Path
+    inbox: Path,
+    work_db: Path,
+    batch_date: date,
+    run_id: str,
+    settings: Settings,
+    report_dir: Path,
+    shard: Shard | None = None,
 ) -> IngestSummary:
     """`ingest_inbox` for an inbox `pipeline.preflight` has checked (exists, is a folder, holds
-    shops.csv). The registry is still opened without following links: a check is not a lock."""
+    shops.csv). The registry is still opened without following links: a check is not a lock.
+
+    With `shard`, only that shard's part of the inbox is ingested (`DiscoveredInbox.for_shard`):
+    its shops' files and registry rows, plus shops.csv's own ledger row and the files of no shop
+    for the shard that holds them. Every shard reads the whole registry (a shop's market and time
+    zone type its files) and discovers the whole inbox (duplicates are judged inbox-wide)."""
     started = time.perf_counter()
     inbox, work_db, report_dir = Path(inbox), Path(work_db), Path(report_dir)
     key = pseudonym_key(settings)
@@ -113,7 +125,7 @@ def ingest_preflighted_inbox(
         scratch = open_scratch(settings, Path(tmp), key)
         try:
             with IngestThreads() as threads:
-                summary, html = _ingest(scratch, threads, inbox, work_db, batch_date, run_id, settings)
+                summary, html = _ingest(scratch, threads, inbox, work_db, batch_date, run_id, settings, shard)
         finally:
             scratch.con.close()  # after the threads: no validation outlives the connection
     report_path = save_validation_report(report_dir, summary, html)
@@ -140,11 +152,15 @@ def _ingest(
     batch_date: date,
     run_id: str,
     settings: Settings,
+    shard: Shard | None,
 ) -> tuple[IngestSummary, str]:
     """The phases in order; returns the summary and the rendered validation report."""
     con = scratch.con
     registry = _timed("shop registry", load_shop_registry, scratch, inbox)
-    found = _timed("discover", discover_exports, inbox, registry.read.entry, set(registry.shops), dump_reader)
+    shard = shard or whole_inbox(registry.shops)
+    found = _timed(
+        "discover", discover_exports, inbox, registry.read.entry, set(registry.shops), dump_reader
+    ).for_shard(shard)
     # Dumps first: their rows are in the typed tables before any kind is finished and validated.
     dumps = _timed(
         "API dumps", type_api_dumps, scratch, registry.shops, found.api_dumps, batch_date, settings
@@ -152,7 +168,7 @@ def _ingest(
     exports = _timed(
         "decode and type", threads.type_exports, scratch, registry.shops, found.exports, found.sniffs
     )
-    reads: dict[int, DecodedExport] = {0: registry.read, **exports}
+    reads: dict[int, DecodedExport] = {0: registry.read, **exports} if shard.holds_inbox_files else exports
     entries = list(found.entries)
     scratch.quarantine.add(
         [
@@ -179,12 +195,22 @@ def _ingest(
     settle_dump_ledger(con, dumps)
     # Everything the report shows is final once counted: the (idle) validating thread renders
     # it (Python) while this one writes the outputs (DuckDB, GIL released).
-    summary = _summary(entries, len(registry.shops), batch_date, run_id)
+    keep_registered_shops(con, shard)
+    summary = _summary(entries, sum(shard.owns(shop) for shop in registry.shops), batch_date, run_id)
     html = threads.in_background(
         render_validation_report, summary, entries, validation, *quarantine_digest(con, entries)
     )
     _timed("write", write_work_db, con, work_db, entries, validation, batch_date, run_id)
     return summary, html.result()
+
+
+def keep_registered_shops(con, shard: Shard) -> None:
+    """stg_shops of a shard lists its own shops only (health and SLA run over every registered
+    shop); shops.csv's ledger counts, settled before, stay those of the whole file."""
+    con.execute(
+        f"DELETE FROM {typed_table(KINDS['shops'])} WHERE NOT __description AND NOT list_contains(?, shop_id)",
+        [list(shard.shop_ids)],
+    )
 
 
 def _timed(name: str, step, *args):

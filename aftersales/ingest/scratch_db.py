@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from aftersales.database import duckdb_config
+from aftersales.database import current_task_budget, duckdb_config
 from aftersales.export_kinds import KINDS, Kind
 from aftersales.ingest.pseudonyms import install_pseudonym_key
 from aftersales.ingest.typing_sql import install_macros, typed_table_ddl
@@ -70,11 +70,21 @@ class Scratch:
     quarantine: QuarantineRows
 
 
+def scratch_memory_limit() -> str:
+    """MEMORY_LIMIT, or the running task's DuckDB budget when that is smaller (a shard on a worker)."""
+    budget = current_task_budget()
+    if budget is None or not budget[0].endswith("MB"):
+        return MEMORY_LIMIT
+    return f"{min(int(budget[0][:-2]), int(MEMORY_LIMIT[:-2]))}MB"
+
+
 def open_scratch(settings: Settings, tmp: Path, key: bytes) -> Scratch:
     """A fresh scratch database with the typing macros, the pseudonym key and empty typed tables;
     the caller closes `Scratch.con`."""
     # The batch's DuckDB options (threads), with ingestion's own tighter memory bound.
-    con = duckdb.connect(":memory:", config={**duckdb_config(settings), "memory_limit": MEMORY_LIMIT})
+    con = duckdb.connect(
+        ":memory:", config={**duckdb_config(settings), "memory_limit": scratch_memory_limit()}
+    )
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")

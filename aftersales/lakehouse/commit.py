@@ -17,7 +17,7 @@ Parquet files, which `aftersales maintain` removes. The caller holds the publish
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -105,24 +105,27 @@ def _replace_date(
     table: str,
     batch_date: date,
     lake_columns: list[str],
-    work_columns: list[str],
+    sources: list[tuple[str, list[str]]],
 ) -> int:
-    """Delete the date's rows of `table` in the lake and insert the work database's, by column name.
+    """Delete the date's rows of `table` in the lake and insert the work databases' rows, by column name.
 
-    Returns the rows now there for the date (all of them inserted by this statement). A column
-    only one side has is left out: the lake keeps older columns NULL, the work database's newer
-    ones wait for the schema step.
+    `sources` are (work catalog, its columns of the table), one per shard that has the table: one
+    INSERT of their UNION ALL, so a table gets its files in one write. Returns the rows now there
+    for the date (all of them inserted by this statement). A column missing from a source is left
+    out: the lake keeps older columns NULL, the work database's newer ones wait for the schema step.
     """
     con.execute(f"DELETE FROM {LAKE_ALIAS}.{table} WHERE {PARTITION_COLUMN} = ?", [batch_date])
-    if not work_columns:
+    sources = [(alias, columns) for alias, columns in sources if columns]
+    if not sources:
         return 0
-    have = set(work_columns)
-    cols = ", ".join(f'"{c}"' for c in lake_columns if c in have)
-    return con.execute(
-        f"INSERT INTO {LAKE_ALIAS}.{table} ({cols}) SELECT {cols} FROM {WORK_ALIAS}.{table} "
-        f"WHERE {PARTITION_COLUMN} = ?",
-        [batch_date],
-    ).fetchone()[0]
+    shared = set.intersection(*(set(columns) for _, columns in sources))
+    cols = ", ".join(f'"{c}"' for c in lake_columns if c in shared)
+    union = " UNION ALL ".join(
+        f"SELECT {cols} FROM {alias}.{table} WHERE {PARTITION_COLUMN} = $day" for alias, _ in sources
+    )
+    return con.execute(f"INSERT INTO {LAKE_ALIAS}.{table} ({cols}) {union}", {"day": batch_date}).fetchone()[
+        0
+    ]
 
 
 def _append_runs(con: duckdb.DuckDBPyConnection, run_rows: Iterable[dict]) -> int:
@@ -141,7 +144,7 @@ def _append_runs(con: duckdb.DuckDBPyConnection, run_rows: Iterable[dict]) -> in
 
 
 def commit_batch(
-    work_db: Path,
+    work_db: Path | Sequence[Path],
     location: WarehouseLocation,
     batch_date: date,
     run_rows: Iterable[dict],
@@ -150,8 +153,13 @@ def commit_batch(
     after_write: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     tables: Iterable[str] = BATCH_TABLES,
     settings: Settings | None = None,
+    shared_tables: Iterable[str] = (),
 ) -> dict[str, int]:
     """Replace `batch_date` in the lake with the work database's rows in one snapshot tagged `run_id`.
+
+    `work_db` may be several work databases (one per shard): their rows go in together, in the
+    same snapshot; a table of `shared_tables` (the same in every shard, e.g. rule_catalog) is
+    taken from the first only.
 
     `after_write(con)` runs inside the transaction with the lake as the default catalog (the
     pipeline refreshes the views there). Returns the rows now in each table for the date.
@@ -161,8 +169,10 @@ def commit_batch(
     settings = settings or load_settings()
     run_rows = list(run_rows)
     tables = list(tables)
+    work_dbs = [Path(work_db)] if isinstance(work_db, str | Path) else [Path(p) for p in work_db]
+    shared_tables = set(shared_tables)
     con = lake_session(settings)
-    con.execute(f"SET temp_directory = '{_quoted(str(Path(work_db).with_name('lake-publish.tmp')))}'")
+    con.execute(f"SET temp_directory = '{_quoted(str(work_dbs[0].parent / 'lake-publish.tmp'))}'")
     rows: dict[str, int] = {}
     try:
         try:
@@ -172,16 +182,18 @@ def commit_batch(
                 f"warehouse {location.display} cannot be opened as a DuckLake: {' '.join(str(exc).split())}"
             ) from exc
         con.execute(f"CALL {LAKE_ALIAS}.set_option('data_inlining_row_limit', 0)")
-        con.execute(f"ATTACH '{_quoted(str(work_db))}' AS {WORK_ALIAS} (READ_ONLY)")
-        work_columns = _columns(con, WORK_ALIAS)
+        aliases = [WORK_ALIAS if n == 0 else f"{WORK_ALIAS}_{n}" for n in range(len(work_dbs))]
+        for alias, path in zip(aliases, work_dbs, strict=True):
+            con.execute(f"ATTACH '{_quoted(str(path))}' AS {alias} (READ_ONLY)")
+        work_columns = {alias: _columns(con, alias) for alias in aliases}
         con.execute(f"USE {LAKE_ALIAS}")
         con.execute("BEGIN TRANSACTION")
         ensure_lake_schema(con)
         lake_columns = _columns(con, LAKE_ALIAS)
         for n, table in enumerate(tables):
-            rows[table] = _replace_date(
-                con, table, batch_date, lake_columns[table], work_columns.get(table, [])
-            )
+            readers = aliases[:1] if table in shared_tables else aliases
+            sources = [(alias, work_columns[alias].get(table, [])) for alias in readers]
+            rows[table] = _replace_date(con, table, batch_date, lake_columns[table], sources)
             if n == 0:
                 failpoint("publish-between-tables")
         _append_runs(con, run_rows)

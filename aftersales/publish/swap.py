@@ -24,7 +24,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +36,7 @@ from aftersales import database
 from aftersales.failpoints import failpoint
 from aftersales.lakehouse.commit import commit_batch, lake_problem
 from aftersales.lakehouse.location import LocationError, WarehouseLocation
+from aftersales.sql_quoting import sql_literal
 from aftersales.warehouse_schema import BATCH_TABLES, create_result_tables
 
 TMP_SUFFIX = ".publish.tmp"
@@ -183,15 +184,19 @@ def insert_common_columns(
 
 
 def publish_batch(
-    work_db: Path,
+    work_db: Path | Sequence[Path],
     warehouse: Path,
     batch_date: date,
     run_rows: Iterable[dict],
     after_swap_in: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     tables: Iterable[str] = BATCH_TABLES,
     run_id: str | None = None,
+    shared_tables: Iterable[str] = (),
 ) -> PublishSummary:
     """Replace `batch_date` in the warehouse with the work database's results, atomically.
+
+    `work_db` may be several work databases (one per shard), published together in the same one
+    step; a table of `shared_tables` (the same in every shard) is taken from the first only.
 
     `run_rows` are appended to `runs` (failed attempts journalled earlier plus this run);
     `after_swap_in` runs inside the copy before it is swapped in (views are created there), or
@@ -199,19 +204,21 @@ def publish_batch(
     row's, i.e. the publishing run's) so that `--as-of RUN_ID` finds its snapshot.
     """
     started = time.monotonic()
+    work_dbs = [Path(work_db)] if isinstance(work_db, str | Path) else [Path(p) for p in work_db]
     location = WarehouseLocation.parse(warehouse)
     if location.is_lake:
         run_rows = list(run_rows)
         tag = run_id or (str(run_rows[-1]["run_id"]) if run_rows else f"publish-{batch_date.isoformat()}")
         with publish_lock(location.sidecar):
             rows = commit_batch(
-                Path(work_db),
+                work_dbs,
                 location,
                 batch_date,
                 run_rows,
                 run_id=tag,
                 after_write=after_swap_in,
                 tables=tables,
+                shared_tables=shared_tables,
             )
         return PublishSummary(
             location.display, batch_date.isoformat(), rows, round(time.monotonic() - started, 3)
@@ -225,7 +232,17 @@ def publish_batch(
             raise WarehouseUnusable(problem)
         tmp = warehouse.with_name(f"{warehouse.name}{TMP_SUFFIX}{os.getpid()}")
         try:
-            _publish_copy(work_db, warehouse, tmp, batch_date, run_rows, after_swap_in, tables, rows)
+            _publish_copy(
+                work_dbs,
+                warehouse,
+                tmp,
+                batch_date,
+                run_rows,
+                after_swap_in,
+                tables,
+                rows,
+                set(shared_tables),
+            )
         except BaseException:
             # Whatever failed (copy, open, write, checkpoint, fsync, swap), the copy is garbage.
             for leftover in (tmp, Path(str(tmp) + ".wal")):
@@ -235,7 +252,7 @@ def publish_batch(
 
 
 def _publish_copy(
-    work_db: Path,
+    work_dbs: list[Path],
     warehouse: Path,
     tmp: Path,
     batch_date: date,
@@ -243,6 +260,7 @@ def _publish_copy(
     after_swap_in: Callable[[duckdb.DuckDBPyConnection], None] | None,
     tables: Iterable[str],
     rows: dict[str, int],
+    shared_tables: set[str],
 ) -> None:
     """Steps 2-4: copy, rewrite the batch in the copy, swap it in (`rows` gets the counts)."""
     if warehouse.exists():
@@ -251,21 +269,29 @@ def _publish_copy(
     con = database.connect(tmp)
     try:
         create_result_tables(con)
-        con.execute(f"ATTACH '{work_db}' AS work (READ_ONLY)")
+        aliases = [f"work_{n}" for n in range(len(work_dbs))]
+        for alias, path in zip(aliases, work_dbs, strict=True):
+            con.execute(f"ATTACH {sql_literal(str(path))} AS {alias} (READ_ONLY)")
         work_tables = {
-            r[0]
+            (r[0], r[1])
             for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'work'"
+                "SELECT table_catalog, table_name FROM information_schema.tables WHERE list_contains(?, table_catalog)",
+                [aliases],
             ).fetchall()
         }
         main_catalog = con.execute("SELECT current_database()").fetchone()[0]
         con.execute("BEGIN TRANSACTION")
         for table in tables:
             con.execute(f"DELETE FROM main.{table} WHERE batch_date = ?", [batch_date])
-            if table in work_tables:
-                insert_common_columns(
-                    con, f"{main_catalog}.{table}", f"work.{table}", "WHERE batch_date = ?", [batch_date]
-                )
+            for alias in aliases[:1] if table in shared_tables else aliases:
+                if (alias, table) in work_tables:
+                    insert_common_columns(
+                        con,
+                        f"{main_catalog}.{table}",
+                        f"{alias}.{table}",
+                        "WHERE batch_date = ?",
+                        [batch_date],
+                    )
             rows[table] = con.execute(
                 f"SELECT count(*) FROM main.{table} WHERE batch_date = ?", [batch_date]
             ).fetchone()[0]
@@ -277,7 +303,8 @@ def _publish_copy(
             )
         failpoint("publish-before-commit")
         con.execute("COMMIT")
-        con.execute("DETACH work")
+        for alias in aliases:
+            con.execute(f"DETACH {alias}")
         if after_swap_in is not None:
             after_swap_in(con)
         con.execute("CHECKPOINT")
