@@ -197,9 +197,12 @@ def test_harness_measures_a_tiny_batch(tiny_run, tmp_path):
         "sla",
         "health",
         "action_queue",
+        "shards",  # the wall time of all shards; each per-shard stage is its slowest shard's
         "publish",
         "report",
     ]
+    assert [s["shard"] for s in b["shards"]] == [f"shard-{n:03d}-of-{len(b['shards']):03d}" for n in (1,)]
+    assert b["shards"][0]["seconds"] >= b["stages"][1]["seconds"] and b["task_runner"] == "plain"
     assert b["rows_read"] > SCALES["tiny"].orders
     assert figures["memory"]["tree_peak_mib"] >= figures["memory"]["self_peak_mib"] > 50
     assert figures["warehouse"]["rows"]["rulings"] == b["summaries"]["scoring"]["cases"] > 0

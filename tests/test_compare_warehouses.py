@@ -26,7 +26,8 @@ LEDGER = """INSERT INTO file_ledger (batch_date, run_id, source_file, sha256, si
     (DATE '2026-11-27', ?, 'S1/orders.csv', 'ab12', 100, 'orders', 'S1', 'utf-8', 'ingested', NULL, 3, 3, 0, 0),
     (DATE '2026-11-27', ?, 'S1/orders.csv', 'ab12', 100, 'orders', 'S1', 'utf-8', 'duplicate', NULL, 3, 0, 0, 0),
     (DATE '2026-11-27', ?, 'S2/chat.csv', 'cd34', 50, 'messages', 'S2', NULL, 'skipped', 'empty', 0, 0, 0, 0)"""
-RUN = """INSERT INTO runs VALUES (?, DATE '2026-11-27', ?, ?, 'success', 'p1', 3, 6, 0, 1, NULL, ?, ?, ?, '{}')"""
+RUN = """INSERT INTO runs VALUES (?, DATE '2026-11-27', ?, ?, 'success', 'p1', 3, 6, 0, 1, NULL, ?, ?, ?, '{}',
+    'threads', 1, '[]')"""
 
 
 def run_script(before: Path, after: Path) -> subprocess.CompletedProcess:
