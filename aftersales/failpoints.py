@@ -5,8 +5,10 @@ AFTERSALES_FAILPOINT_ACTION:
 - `sleep` (default): sleeps there, so a kill test can SIGKILL it;
 - `raise`: raises FailpointHit (a stage that fails);
 - `kill`: SIGKILLs its own process (a Dask worker lost under a shard).
-AFTERSALES_FAILPOINT_UNIT=<shard name> limits it to that shard's run of the point. Unset
-(production), a failpoint costs one environment lookup.
+AFTERSALES_FAILPOINT_UNIT=<shard name> limits it to that shard's run of the point, and
+AFTERSALES_FAILPOINT_ONCE=<marker file> to the first time it is reached (the marker is created
+then: a task Dask re-runs after its worker was killed goes through). Unset (production), a
+failpoint costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def failpoint(name: str, unit: str | None = None) -> None:
     wanted = os.environ.get("AFTERSALES_FAILPOINT_UNIT")
     if wanted and wanted != unit:
         return
+    if once := os.environ.get("AFTERSALES_FAILPOINT_ONCE"):
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
     print(f"FAILPOINT {name}" + (f" {unit}" if unit else ""), file=sys.stderr, flush=True)
     action = os.environ.get("AFTERSALES_FAILPOINT_ACTION", "sleep")
     if action == "raise":

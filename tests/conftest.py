@@ -10,6 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each pytest-xdist worker is its own process with its own temporary Prefect server: a
+    # Prefect home (and SQLite database) of its own, or two servers lock each other out.
+    os.environ["PREFECT_HOME"] = str(Path(os.environ["PREFECT_HOME"]) / f"xdist-{worker}")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 os.environ["DO_NOT_TRACK"] = "1"
