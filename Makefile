@@ -16,7 +16,7 @@ DEMO_DATE ?= 2026-11-27
 
 SCALE ?= small
 
-.PHONY: install demo test test-fast lint fmt bench serve sample clean
+.PHONY: install demo test test-fast lint fmt bench bench-cluster serve sample clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m aftersales.bench --scale $(SCALE)
+
+# Issue 14: one nightly batch on the smallest real cluster (Prefect server, external Dask
+# scheduler, 4 one-thread workers on loopback); `make bench SCALE=default` runs it too.
+bench-cluster: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from aftersales.bench.scales import ensure_inbox; ensure_inbox('default', Path('bench'))"
+	$(BIN)/python -m aftersales.bench.dask_cluster --inbox bench/inbox-default/inbox --workers 4 --shards 8 --out bench/work/dask-cluster.json
 
 serve: $(STAMP)
 	$(BIN)/aftersales serve

@@ -68,4 +68,6 @@ def connect(path: str | Path, *, read_only: bool = False, settings: Settings | N
         config["temp_directory"] = str(path.with_name(path.name + ".tmp"))  # spill beside the file
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     con.execute("SET TimeZone = 'UTC'")
+    # Nobody watches a batch connection's progress bar; redirected, it floods the run's output.
+    con.execute("SET enable_progress_bar = false")
     return con

@@ -9,6 +9,8 @@
 -- wins; order matters): which codes are seller- or buyer-fault is policy, in rules/. The five
 -- features that depend on pack settings (pack_id, is_mall, price_band, reason_class,
 -- cancel_reason_class) are NULL here: int_case_features sets them.
+-- Local times go through `shop_local(zone, ts)` (= `timezone(zone, ts)`, with the batch's zones as
+-- constants: policy/cases.py) and business days through `bd_elapsed` (policy/business_days.py).
 WITH b AS (
     SELECT j.*,
            coalesce(j.line_shipped_time, j.order_shipped_time) AS shipped_time,
@@ -101,7 +103,7 @@ SELECT
     c.request_type,  -- VARCHAR: refund_only, return_and_refund, replacement, partial_refund, cancellation, appeal
     c.requested_remedy,  -- VARCHAR: remedy the request asks for (appeals: the original request's)
     c.request_time,  -- TIMESTAMPTZ: request instant (appeals: submission, else availability)
-    timezone(c.shop_timezone, c.request_time)::DATE AS request_local_date,  -- DATE: shop-local date of the request: selects the rule versions in force
+    shop_local(c.shop_timezone, c.request_time)::DATE AS request_local_date,  -- DATE: shop-local date of the request: selects the rule versions in force
     c.batch_date,  -- DATE: business date being closed
     c.cutoff_time,  -- TIMESTAMPTZ: end of the batch date (24:00) in the shop's zone
     -- order facts (order-level amounts are never summed across SKU lines)
@@ -126,14 +128,14 @@ SELECT
     c.delivered_time,  -- TIMESTAMPTZ: delivered per tracking
     coalesce(c.delivered_time <= c.anchor_time, FALSE) AS delivered_at_request,  -- BOOLEAN: tracking showed Delivered at the request time
     coalesce(c.shipped_time <= c.anchor_time, FALSE) AS shipped_at_request,  -- BOOLEAN: the order was handed over at the request time
-    (date_diff('day', timezone(c.shop_timezone, c.delivered_time)::DATE, timezone(c.shop_timezone, c.anchor_time)::DATE))::INTEGER AS days_from_delivered,  -- INTEGER: local calendar days from Delivered to the request
+    (date_diff('day', shop_local(c.shop_timezone, c.delivered_time)::DATE, shop_local(c.shop_timezone, c.anchor_time)::DATE))::INTEGER AS days_from_delivered,  -- INTEGER: local calendar days from Delivered to the request
     (epoch(c.anchor_time) - epoch(c.order_time)) / 3600.0 AS hours_from_paid,  -- DOUBLE: elapsed hours from payment to the request
     (epoch(c.anchor_time) - epoch(c.order_time)) / 86400.0 AS days_from_paid,  -- DOUBLE: elapsed days from payment to the request
     (epoch(c.anchor_time) - epoch(c.shipped_time)) / 86400.0 AS days_from_shipped,  -- DOUBLE: elapsed days from handover to the request
-    bd_elapsed(c.market, timezone(c.shop_timezone, c.order_time), timezone(c.shop_timezone, c.handover_ref)) AS dispatch_bd,  -- DOUBLE: business days from payment to handover (or to the request if not handed over)
-    (date_diff('day', timezone(c.shop_timezone, c.order_time)::DATE, timezone(c.shop_timezone, c.handover_ref)::DATE))::INTEGER AS dispatch_calendar_days,  -- INTEGER: local calendar days from payment date to handover (or request) date
+    bd_elapsed(c.market, shop_local(c.shop_timezone, c.order_time), shop_local(c.shop_timezone, c.handover_ref)) AS dispatch_bd,  -- DOUBLE: business days from payment to handover (or to the request if not handed over)
+    (date_diff('day', shop_local(c.shop_timezone, c.order_time)::DATE, shop_local(c.shop_timezone, c.handover_ref)::DATE))::INTEGER AS dispatch_calendar_days,  -- INTEGER: local calendar days from payment date to handover (or request) date
     (epoch(c.rts_ref) - epoch(c.order_time)) / 3600.0 AS rts_hours,  -- DOUBLE: hours from payment to ready-to-ship (else handover, else the request)
-    bd_elapsed(c.market, timezone(c.shop_timezone, c.order_time), timezone(c.shop_timezone, c.delivered_ref)) AS delivery_bd,  -- DOUBLE: business days from payment to delivery (or to the request if not delivered)
+    bd_elapsed(c.market, shop_local(c.shop_timezone, c.order_time), shop_local(c.shop_timezone, c.delivered_ref)) AS delivery_bd,  -- DOUBLE: business days from payment to delivery (or to the request if not delivered)
     -- reasons
     c.return_reason,  -- VARCHAR: platform reason label
     c.reason_code,  -- VARCHAR: normalised reason (no_longer_needed, wrong_size, not_as_described, ...)
@@ -145,14 +147,14 @@ SELECT
     c.seller_response_time,  -- TIMESTAMPTZ: seller response
     c.seller_responded,  -- BOOLEAN: seller responded by the batch cutoff
     (epoch(c.response_end) - epoch(c.anchor_time)) / 3600.0 AS seller_response_hours,  -- DOUBLE: elapsed hours from request to response (or cutoff if none)
-    bd_elapsed(c.market, timezone(c.shop_timezone, c.anchor_time), timezone(c.shop_timezone, c.response_end)) AS seller_response_bd,  -- DOUBLE: business days from request to response (or cutoff): > N means later than N business days (contract §4)
-    (date_diff('day', timezone(c.shop_timezone, c.anchor_time)::DATE,
-              CASE WHEN c.seller_responded THEN timezone(c.shop_timezone, c.seller_response_time)::DATE
+    bd_elapsed(c.market, shop_local(c.shop_timezone, c.anchor_time), shop_local(c.shop_timezone, c.response_end)) AS seller_response_bd,  -- DOUBLE: business days from request to response (or cutoff): > N means later than N business days (contract §4)
+    (date_diff('day', shop_local(c.shop_timezone, c.anchor_time)::DATE,
+              CASE WHEN c.seller_responded THEN shop_local(c.shop_timezone, c.seller_response_time)::DATE
                    ELSE c.batch_date END))::INTEGER AS seller_response_days,  -- INTEGER: local calendar days from request date to response (or batch) date
     (epoch(c.review_end) - epoch(c.anchor_time)) / 3600.0 AS review_hours,  -- DOUBLE: elapsed hours from request to the first action on it (seller response, or the buyer shipping the return, which needs an approval) or the cutoff
-    bd_elapsed(c.market, timezone(c.shop_timezone, c.anchor_time), timezone(c.shop_timezone, c.review_end)) AS review_bd,  -- DOUBLE: business days from request to the first action on it (see review_hours): > N means not acted on within N business days
-    (date_diff('day', timezone(c.shop_timezone, c.anchor_time)::DATE,
-              CASE WHEN c.review_end < c.cutoff_time THEN timezone(c.shop_timezone, c.review_end)::DATE
+    bd_elapsed(c.market, shop_local(c.shop_timezone, c.anchor_time), shop_local(c.shop_timezone, c.review_end)) AS review_bd,  -- DOUBLE: business days from request to the first action on it (see review_hours): > N means not acted on within N business days
+    (date_diff('day', shop_local(c.shop_timezone, c.anchor_time)::DATE,
+              CASE WHEN c.review_end < c.cutoff_time THEN shop_local(c.shop_timezone, c.review_end)::DATE
                    ELSE c.batch_date END))::INTEGER AS review_days,  -- INTEGER: local calendar days from request date to the first action (or batch) date
     -- return flow
     c.return_status,  -- VARCHAR: return status
@@ -167,11 +169,11 @@ SELECT
     c.platform_decision_time,  -- TIMESTAMPTZ: platform decided
     coalesce(c.has_return_tracking, FALSE) AS has_return_tracking,  -- BOOLEAN: return tracking ID present
     (epoch(c.received_ref) - epoch(c.return_shipped_time)) / 86400.0 AS return_transit_days,  -- DOUBLE: elapsed days from return drop-off to receipt (or cutoff)
-    bd_elapsed(c.market, timezone(c.shop_timezone, c.return_delivered_time), timezone(c.shop_timezone, c.inspection_end)) AS inspection_bd,  -- DOUBLE: business days from return receipt to inspection (first of inspection, seller response or refund after receipt; else cutoff)
+    bd_elapsed(c.market, shop_local(c.shop_timezone, c.return_delivered_time), shop_local(c.shop_timezone, c.inspection_end)) AS inspection_bd,  -- DOUBLE: business days from return receipt to inspection (first of inspection, seller response or refund after receipt; else cutoff)
     c.disputed,  -- BOOLEAN: buyer escalated by the cutoff
     CASE WHEN c.seller_decision = 'rejected' THEN (epoch(c.dispute_end) - epoch(c.seller_response_time)) / 86400.0 END AS dispute_days_after_rejection,  -- DOUBLE: elapsed days from the seller's rejection to the dispute (or cutoff)
     CASE WHEN c.seller_decision = 'rejected' THEN (epoch(c.dispute_end) - epoch(c.seller_response_time)) / 3600.0 END AS dispute_hours_after_rejection,  -- DOUBLE: elapsed hours from the seller's rejection to the dispute (or cutoff)
-    (date_diff('day', timezone(c.shop_timezone, c.delivered_time)::DATE, timezone(c.shop_timezone, c.buyer_dispute_time)::DATE))::INTEGER AS dispute_days_from_delivered,  -- INTEGER: local calendar days from Delivered to the dispute
+    (date_diff('day', shop_local(c.shop_timezone, c.delivered_time)::DATE, shop_local(c.shop_timezone, c.buyer_dispute_time)::DATE))::INTEGER AS dispute_days_from_delivered,  -- INTEGER: local calendar days from Delivered to the dispute
     -- cancellation
     c.requested_by,  -- VARCHAR: buyer, seller or system
     c.cancel_reason,  -- VARCHAR: cancel reason label

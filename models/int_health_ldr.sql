@@ -12,5 +12,5 @@ FROM int_health_windows AS w
 JOIN sla_obligations AS ob
   ON ob.shop_id = w.shop_id AND ob.sla_id = 'dispatch' AND list_contains(ob.end_events, 'order_shipped')
 WHERE w.metric = 'ldr' AND ob.status <> 'void' AND ob.met_at IS NOT NULL
-  AND CAST(timezone(w.timezone, ob.met_at) AS DATE) BETWEEN w.window_start AND w.window_end
+  AND CAST(shop_local(w.timezone, ob.met_at) AS DATE) BETWEEN w.window_start AND w.window_end
 GROUP BY w.shop_id

@@ -8,5 +8,5 @@
 SELECT w.shop_id, w.metric, o.order_id
 FROM int_health_windows AS w JOIN sla_orders AS o ON o.shop_id = w.shop_id
 WHERE w.metric IN ('sfcr', 'sfrr')
-  AND CAST(timezone(w.timezone, o.created_at) AS DATE) BETWEEN w.window_start AND w.window_end
+  AND CAST(shop_local(w.timezone, o.created_at) AS DATE) BETWEEN w.window_start AND w.window_end
   AND (o.was_paid OR o.cancelled_at IS NULL)

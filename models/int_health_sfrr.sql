@@ -17,7 +17,7 @@ WITH requests AS (
 SELECT w.shop_id, 'sfrr' AS metric,
        (SELECT count(DISTINCT q.order_id) FROM requests AS q
         WHERE q.shop_id = w.shop_id AND q.request_time <= w.as_of
-          AND CAST(timezone(w.timezone, q.request_time) AS DATE) BETWEEN w.window_start AND w.window_end
+          AND CAST(shop_local(w.timezone, q.request_time) AS DATE) BETWEEN w.window_start AND w.window_end
           AND (list_contains(w.fault_reasons, q.reason)
                OR (list_contains(w.liability_reasons, q.reason)
                    AND EXISTS (SELECT 1 FROM rulings AS ru

@@ -9,7 +9,7 @@
 -- The UNPIVOT lists every start event of the clock vocabulary (`clocks.SLA_CATALOGUE`).
 WITH starts AS (
     SELECT u.subject_id, u.entity_kind, u.event, u.started_at, u.item_price, u.order_type,
-           s.market, s.program, s.chatbots_enabled, timezone(s.timezone, u.started_at) AS start_local
+           s.market, s.program, s.chatbots_enabled, shop_local(s.timezone, u.started_at) AS start_local
     FROM (UNPIVOT (SELECT subject_id, shop_id, entity_kind, item_price, order_type,
                           order_paid, order_created, request_created, return_delivered, seller_rejected,
                           buyer_cancel_requested, appeal_available, refund, buyer_wait_started

@@ -43,7 +43,7 @@ WITH rules AS (
     SELECT sub.shop_id, sub.entity_id, c.rule_idx, c.started_at, s.timezone, s.market, s.program, s.as_of,
            CASE WHEN r.unit = 'hours'
                 THEN c.started_at + to_microseconds(CAST(round(r.amount * 3600000000) AS BIGINT))
-                ELSE timezone(s.timezone, d.due_day + coalesce(d.due_time, CAST(c.start_local AS TIME)))
+                ELSE shop_local(s.timezone, d.due_day + coalesce(d.due_time, CAST(c.start_local AS TIME)))
            END AS due_at,
            least(CASE WHEN r.ends_order_rts THEN sub.order_rts END,
                  CASE WHEN r.ends_order_shipped THEN sub.order_shipped END,
@@ -66,7 +66,7 @@ SELECT CAST($batch_date AS DATE) AS batch_date,
        left(sha256(concat_ws('|', r.sla_id, t.shop_id, t.entity_id, CAST(epoch_us(t.started_at) AS VARCHAR),
                              r.stage)), 32) AS clock_id,
        t.shop_id, r.entity_kind, t.entity_id, r.sla_id, r.stage, r.semantics, t.market, t.program,
-       t.started_at, t.due_at, CAST(timezone(t.timezone, t.due_at) AS DATE) AS due_local_date,
+       t.started_at, t.due_at, CAST(shop_local(t.timezone, t.due_at) AS DATE) AS due_local_date,
        t.met_at, t.void_at, t.as_of, r.rule_id, r.rule_version, r.end_events,
        CASE
          WHEN t.void_at IS NOT NULL AND t.void_at < t.due_at

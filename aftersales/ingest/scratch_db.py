@@ -87,6 +87,7 @@ def open_scratch(settings: Settings, tmp: Path, key: bytes) -> Scratch:
     )
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = {sql_literal(str(tmp / 'spill'))}")
         con.execute("SET preserve_insertion_order = false")
         # Typed tables live in a compressed in-memory scratch database: compressed like a database

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from aftersales.local_time import install_shop_local_macro
 from aftersales.policy.business_days import create_calendar
 from aftersales.policy.features import FEATURE_NAMES
 from aftersales.rulepack import RuleBook
@@ -96,6 +97,7 @@ def build_cases(con, batch_date: dt.date, book: RuleBook) -> int:
     first, last = _calendar_range(con, batch_date)
     create_calendar(con, markets or ["US"], first, last)
     install_case_macros(con)
+    install_shop_local_macro(con)
     load_pack_settings(con, book)
     run_models(con, "score", {"batch_date": batch_date})
     columns = tuple(r[0] for r in con.execute(f"DESCRIBE {CASE_TABLE}").fetchall())

@@ -269,15 +269,14 @@ def decide(con, policy: PolicyBook) -> int:
 
 
 def _own_decision_sql(col: str) -> str:
-    """Label of the deciding rule's own decision when the ruling differs from it (NULL otherwise)."""
-    return (
-        f"(SELECT l.{col} FROM {META_TABLE} m JOIN policy_label l ON l.kind = 'decision' AND l.code = m.decision "
-        "WHERE m.rule_index = r.win_index AND m.decision <> r.decision)"
-    )
+    """Label of the deciding rule's own decision when the ruling differs from it (NULL otherwise):
+    the `own` aggregate joined on the winning rule (a join, not a correlated subquery per case)."""
+    return f"own.{col}"
 
 
 def explanation_sql(lang: str) -> str:
-    """SQL expression (over policy_ruling r, with aggregates t/g joined) building one explanation."""
+    """SQL expression (over policy_ruling r, with the `clause_aggregates_sql` relations joined as
+    `ruling_joins_sql` joins them) building one explanation."""
     col = "en" if lang == "en" else "zh"
     if lang == "en":
         head = (
@@ -300,7 +299,7 @@ def explanation_sql(lang: str) -> str:
             " || ' 裁定（支持买家 ≥ ' || CAST(r.buyer_min AS VARCHAR) || '，部分退款 ≥ '"
             " || CAST(r.partial_min AS VARCHAR) || '，支持卖家 ≤ ' || CAST(r.seller_max AS VARCHAR) || '）。'"
             " WHEN r.decided_by = 'no_pack' THEN '没有规则包覆盖'"
-            " || coalesce((SELECT zh FROM policy_label WHERE kind = 'market' AND code = r.market), r.market)"
+            " || coalesce(lm.zh, r.market)"
             " || '的'"
             " || CASE r.program WHEN 'local' THEN '本土' WHEN 'cross_border' THEN '跨境' ELSE r.program END"
             " || '店铺。'"
@@ -322,31 +321,64 @@ def explanation_sql(lang: str) -> str:
     )
 
 
+def ruling_joins_sql() -> str:
+    """The joins `explanation_sql` reads, after `FROM policy_ruling r` (labels and aggregates)."""
+    return """
+        LEFT JOIN t USING (case_id)
+        LEFT JOIN g USING (case_id)
+        LEFT JOIN own ON own.rule_index = r.win_index AND own.decision <> r.decision
+        JOIN policy_label ld ON ld.kind = 'decision' AND ld.code = r.decision
+        LEFT JOIN policy_label la ON la.kind = 'appeal' AND la.code = r.decision AND r.case_kind = 'appeal'
+        JOIN policy_label lp ON lp.kind = 'party' AND lp.code = r.liable_party
+        JOIN policy_label lr ON lr.kind = 'remedy' AND lr.code = r.remedy
+        LEFT JOIN policy_label lm ON lm.kind = 'market' AND lm.code = r.market"""
+
+
 def clause_aggregates_sql() -> str:
     """Per-case clause text of the contributing rules, the ids of the rest, and the evidence gaps."""
     rank = " ".join(f"WHEN '{role}' THEN {i}" for i, role in enumerate(ROLE_ORDER))
     return f"""
         t AS (
-            SELECT h.case_id,
-                   string_agg(CASE WHEN h.status = 'error'
-                                   THEN 'Rule ' || m.rule_id || ' v' || m.rule_version
-                                        || ' could not be evaluated on this case (' || coalesce(h.reason, 'no reason recorded')
-                                        || '); the case goes to manual review.'
-                                   ELSE m.clause_en END, ' '
-                              ORDER BY CASE x.role {rank} END, m.priority NULLS LAST, m.rule_id)
-                       FILTER (WHERE x.role IN {ROLE_ORDER}) AS clauses_en,
-                   string_agg(CASE WHEN h.status = 'error'
-                                   THEN '规则 ' || m.rule_id || ' 版本 ' || m.rule_version
-                                        || ' 无法在本案件上执行，转人工审核。'
-                                   ELSE m.clause_zh END, ''
-                              ORDER BY CASE x.role {rank} END, m.priority NULLS LAST, m.rule_id)
-                       FILTER (WHERE x.role IN {ROLE_ORDER}) AS clauses_zh,
-                   string_agg(m.rule_id, ', ' ORDER BY m.priority NULLS LAST, m.rule_id)
-                       FILTER (WHERE x.role NOT IN {ROLE_ORDER}) AS others,
-                   list(m.rule_id ORDER BY CASE x.role {rank} ELSE 9 END, m.priority NULLS LAST, m.rule_id) AS ids
-            FROM {HIT_TABLE} h JOIN {META_TABLE} m USING (rule_index)
-            JOIN {ROLE_TABLE} x ON x.case_id = h.case_id AND x.rule_index = h.rule_index
-            GROUP BY h.case_id
+            -- One list per case in explanation order (numbered by one window sort, then each short
+            -- list sorted by that number), sliced three ways: four ordered aggregates, each sorting
+            -- every case's hits on its own, were the costliest step of the explanations.
+            -- Roles outside ROLE_ORDER all rank 9, so the slices keep the orders they had as
+            -- separate aggregates (clauses: role, priority, rule; the rest: priority, rule).
+            SELECT case_id,
+                   list_aggr(list_transform(list_filter(hits, x -> x.explains), x -> x.clause_en),
+                             'string_agg', ' ') AS clauses_en,
+                   list_aggr(list_transform(list_filter(hits, x -> x.explains), x -> x.clause_zh),
+                             'string_agg', '') AS clauses_zh,
+                   list_aggr(list_transform(list_filter(hits, x -> NOT x.explains), x -> x.rule_id),
+                             'string_agg', ', ') AS others,
+                   list_transform(hits, x -> x.rule_id) AS ids
+            FROM (
+                SELECT case_id, list_sort(list(hit)) AS hits
+                FROM (
+                    SELECT h.case_id,
+                           {{'position': row_number() OVER (
+                                  PARTITION BY h.case_id
+                                  ORDER BY CASE x.role {rank} ELSE 9 END, m.priority NULLS LAST, m.rule_id),
+                             'rule_id': m.rule_id, 'explains': x.role IN {ROLE_ORDER},
+                             'clause_en': CASE WHEN h.status = 'error'
+                                  THEN 'Rule ' || m.rule_id || ' v' || m.rule_version
+                                       || ' could not be evaluated on this case (' || coalesce(h.reason, 'no reason recorded')
+                                       || '); the case goes to manual review.'
+                                  ELSE m.clause_en END,
+                             'clause_zh': CASE WHEN h.status = 'error'
+                                  THEN '规则 ' || m.rule_id || ' 版本 ' || m.rule_version
+                                       || ' 无法在本案件上执行，转人工审核。'
+                                  ELSE m.clause_zh END}} AS hit
+                    FROM {HIT_TABLE} h JOIN {META_TABLE} m USING (rule_index)
+                    JOIN {ROLE_TABLE} x ON x.case_id = h.case_id AND x.rule_index = h.rule_index
+                )
+                GROUP BY case_id
+            )
+        ),
+        own AS (
+            -- the label of each rule's own decision, for "with it, the rule would decide ..."
+            SELECT m.rule_index, m.decision, l.en, l.zh
+            FROM {META_TABLE} m JOIN policy_label l ON l.kind = 'decision' AND l.code = m.decision
         ),
         g AS (
             SELECT q.case_id,

@@ -11,6 +11,7 @@ its own cases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -18,6 +19,7 @@ import pandas as pd
 
 from aftersales.policy.cases import CASE_TABLE
 from aftersales.policy.expressions import sql_literal
+from aftersales.policy.features import FEATURE_NAMES
 from aftersales.policy.packs import PolicyBook, PolicyRule
 
 HIT_TABLE = "policy_hit"
@@ -53,15 +55,31 @@ def _branch(rule: PolicyRule, source: str = CASE_TABLE) -> str:
     )
 
 
-def _split_by_pack(con, packs) -> dict[str, str]:
+def _read_columns(rules: list[PolicyRule]) -> list[str]:
+    """Feature columns the rules' conditions and reasons may read, plus what scoping reads.
+
+    A name counts when it appears as a word (any case) in a condition or reason: validated
+    conditions read catalogue columns by name, so a column is never missed; a word inside a
+    string literal only costs an extra copied column.
+    """
+    text = "\n".join(f"{r.when}\n{r.reason_sql or ''}" for r in rules)
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    scope = {"case_id", "pack_id", "market", "program", "case_kind", "request_local_date"}
+    return [name for name in FEATURE_NAMES if name in scope or name.lower() in words]
+
+
+def _split_by_pack(con, packs, columns: list[str]) -> dict[str, str]:
     """Each present pack's cases in a temp table of their own, so that a rule's branch scans only
     its pack's cases: hundreds of branches each scanning the whole case table were most of the
-    evaluation time (4.0 s -> 1.6 s at default benchmark scale, same hits)."""
+    evaluation time (4.0 s -> 1.6 s at default benchmark scale, same hits). Only the columns the
+    rules read are copied (66 of the 144 features with the shipped packs)."""
+    select = ", ".join(f'"{c}"' for c in columns)
     tables = {}
     for i, pack in enumerate(sorted(packs)):
         table = f"{CASE_TABLE}_pack_{i}"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {CASE_TABLE} WHERE pack_id = ?", [pack]
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {CASE_TABLE} WHERE pack_id = ?",
+            [pack],
         )
         tables[pack] = table
     return tables
@@ -168,7 +186,7 @@ def evaluate_rules(con, policy: PolicyBook) -> list[RuleError]:
         f"INSERT INTO {HIT_TABLE} SELECT case_id, rule_index, "
         "CASE WHEN fired IS NULL THEN 'error' ELSE 'fired' END, reason FROM ({union}) WHERE fired IS NOT FALSE"
     )
-    by_pack = _split_by_pack(con, present)
+    by_pack = _split_by_pack(con, present, _read_columns(rules))
     try:
         con.execute(
             insert.format(union="\nUNION ALL\n".join(_branch(r, by_pack[r.meta.pack]) for r in rules))

@@ -20,7 +20,14 @@ from aftersales import database
 from aftersales.policy.case_restore import restore_cases
 from aftersales.policy.cases import CASE_TABLE, FEATURE_ROWS_TABLE, build_cases, count_cases_without_shop
 from aftersales.policy.catalog import CATALOG_TABLE, write_rule_catalog
-from aftersales.policy.decide import ROLE_TABLE, RULING_TABLE, clause_aggregates_sql, decide, explanation_sql
+from aftersales.policy.decide import (
+    ROLE_TABLE,
+    RULING_TABLE,
+    clause_aggregates_sql,
+    decide,
+    explanation_sql,
+    ruling_joins_sql,
+)
 from aftersales.policy.evaluate import HIT_TABLE, META_TABLE, evaluate_rules
 from aftersales.policy.evidence import REQ_TABLE, check_evidence
 from aftersales.policy.packs import PolicyBook, load_policy
@@ -78,13 +85,7 @@ def _write_outputs(
                {explanation_sql("en")} AS explanation_en,
                {explanation_sql("zh")} AS explanation_zh,
                r.program, r.pack_id, r.refund_amount_recommended, r.decided_by
-        FROM {RULING_TABLE} r
-        LEFT JOIN t USING (case_id)
-        LEFT JOIN g USING (case_id)
-        JOIN policy_label ld ON ld.kind = 'decision' AND ld.code = r.decision
-        LEFT JOIN policy_label la ON la.kind = 'appeal' AND la.code = r.decision AND r.case_kind = 'appeal'
-        JOIN policy_label lp ON lp.kind = 'party' AND lp.code = r.liable_party
-        JOIN policy_label lr ON lr.kind = 'remedy' AND lr.code = r.remedy
+        FROM {RULING_TABLE} r {ruling_joins_sql()}
         """,
         [*params, policy_version],
     )

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aftersales.local_time import install_shop_local_macro
 from aftersales.rulepack import load_rulebook
 from aftersales.sla.health_rules import install_health_rules, load_health_rules
 from aftersales.sla.obligations import OBLIGATIONS_TABLE, ORDERS_TABLE, connect_work_db
@@ -81,6 +82,7 @@ def compute_seller_health(work_db: Path, batch_date: dt.date, run_id: str, rules
         obligations = _check_inputs(con, work_db, batch_date)
         con.execute(RESULT_DDL[HEALTH_TABLE])  # before the models: the TEMP model shadows it
         install_health_rules(con, health_rules, batch_date)
+        install_shop_local_macro(con)
         run_models(con, "health", {"batch_date": batch_date, "run_id": run_id})
         replace_batch_tables(con, [HEALTH_TABLE], batch_date)
         by_status = dict(

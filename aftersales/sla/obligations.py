@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from aftersales import database
+from aftersales.local_time import install_shop_local_macro
 from aftersales.sla.clocks import ClockRule, install_clock_rules, max_business_days
 from aftersales.sla.market_calendar import DEFAULT_TABLE, calendar_span, install_business_calendar
 
@@ -58,11 +59,13 @@ def calendar_range(batch_date: dt.date, clocks: list[ClockRule]) -> tuple[dt.dat
 
 
 def install_clock_inputs(con, batch_date: dt.date, clocks: list[ClockRule]) -> None:
-    """Load `sla_clock_rules` and the shops' markets' `business_calendar` (TEMP) on `con`.
+    """Load `sla_clock_rules`, the shops' markets' `business_calendar` (TEMP) and the
+    `shop_local` macro (aftersales.local_time) on `con`.
 
     Raises ValueError naming a shop market without a business-day calendar.
     """
     install_clock_rules(con, clocks, CLOCK_RULES_TABLE)
+    install_shop_local_macro(con)
     markets = [
         r[0] for r in con.execute("SELECT DISTINCT market FROM stg_shops WHERE market IS NOT NULL").fetchall()
     ]
