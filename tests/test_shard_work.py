@@ -27,7 +27,9 @@ def mixed_inbox(tmp_path_factory) -> Path:
     from aftersales.generate.spec import GeneratorSpec
 
     inbox = tmp_path_factory.mktemp("shard-work") / "inbox"
-    generate_inbox(inbox, GeneratorSpec(shops=4, orders=60, seed=5, batch_date=DAY, api_shops=1), overwrite=True)
+    generate_inbox(
+        inbox, GeneratorSpec(shops=4, orders=60, seed=5, batch_date=DAY, api_shops=1), overwrite=True
+    )
     shops = sorted(p.name for p in inbox.iterdir() if p.is_dir())
     first = sorted((inbox / shops[0]).rglob("*.csv"))[0]
     shutil.copy(first, inbox / shops[-1] / "same-bytes.csv")

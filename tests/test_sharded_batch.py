@@ -120,7 +120,11 @@ def test_every_runner_and_shard_count_publishes_the_same_tables(prefect_env, sha
         differing = [c.lines() for c in results if not c.equal and c.table != "runs"]
         assert not differing, f"{name}: {differing}"
         row = runs_row(warehouses[name])
-        assert (row["task_runner"], row["shards"], json.loads(row["failed_shops"])) == (name, len(planned), [])
+        assert (row["task_runner"], row["shards"], json.loads(row["failed_shops"])) == (
+            name,
+            len(planned),
+            [],
+        )
     assert runs_row(warehouses["sequential"])["shards"] == 1
     # the data itself crossed shard lines: several shards held shops with cases
     con = open_warehouse(str(warehouses["threads"]))
