@@ -29,11 +29,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/aftersales run --inbox $(DEMO_INBOX) --db $(DEMO_DB) --batch-date $(DEMO_DATE)
 
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
