@@ -74,12 +74,24 @@ def registered_shops(inbox: Path, settings) -> list[str]:
             scratch.con.close()
 
 
-def plan_batch_shards(inbox: Path, settings) -> list[Shard]:
+def plan_batch_shards(inbox: Path, settings, min_shards: int = 1) -> list[Shard]:
     """The shards of this inbox: `settings.shards` of them when set, else about
-    `settings.shops_per_shard` registered shops each (at most `settings.max_shards`)."""
+    `settings.shops_per_shard` registered shops each and at least `min_shards` (at most
+    `settings.max_shards`, never more than the shops)."""
     shops = registered_shops(inbox, settings)
-    count = settings.shards or shard_count_for(len(shops), settings.shops_per_shard, settings.max_shards)
+    count = settings.shards or min(
+        max(shard_count_for(len(shops), settings.shops_per_shard, settings.max_shards), min_shards),
+        settings.max_shards,
+        max(1, len(shops)),
+    )
     return plan_shards(shops, count)
+
+
+# A LocalCluster worker (one process, `dask_worker_memory` of memory) holds a whole shard: with the
+# default 2 GiB a 100-shop default-scale shard passed 95 % and was killed, 25-shop shards peaked at
+# 1.4-1.5 GiB (docs/SCALING.md). Unless the shard count is set, a LocalCluster run gets at least
+# this many shards per worker (which also keeps every worker busy to the end).
+SHARDS_PER_LOCAL_WORKER = 4
 
 
 def parse_bytes(text: str) -> int | None:

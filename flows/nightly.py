@@ -21,7 +21,13 @@ from prefect.runtime import flow_run
 from aftersales import definitions, pipeline, progress, task_runners
 from aftersales.run_record import RunRecord, summary_dict
 from aftersales.settings import Settings, load_settings
-from aftersales.shard_work import ShardOutcome, combined_results, plan_batch_shards, thread_budget
+from aftersales.shard_work import (
+    SHARDS_PER_LOCAL_WORKER,
+    ShardOutcome,
+    combined_results,
+    plan_batch_shards,
+    thread_budget,
+)
 from aftersales.sharding import Shard
 from tasks import stages
 
@@ -222,8 +228,12 @@ def nightly_batch(
     pipeline.record_started(paths, record.started())
     try:
         extracted = run("extract")
+        choice = shard_runner(settings)
+        local_cluster = choice.name == "dask" and not choice.dask_address
         try:
-            plan = plan_batch_shards(paths.inbox, settings)
+            plan = plan_batch_shards(
+                paths.inbox, settings, SHARDS_PER_LOCAL_WORKER * choice.worker_count if local_cluster else 1
+            )
         except Exception as exc:  # an unusable registry refuses the batch as ingest would
             raise pipeline.BatchRefused(pipeline.one_line(exc)) from exc
         record.shards = len(plan)

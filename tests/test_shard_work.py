@@ -48,6 +48,9 @@ def test_shards_partition_the_inbox_and_keep_inbox_wide_duplicates(mixed_inbox):
     assert sorted(s for shard in shards for s in shard.shop_ids) == shops
     assert [shard.holds_inbox_files for shard in shards] == [True] + [False] * (len(shards) - 1)
     assert plan_batch_shards(mixed_inbox, settings)[0].count == 1  # 5 shops: one shard of up to 100
+    # a LocalCluster asks for at least 4 shards per worker, never more than the shops
+    assert plan_batch_shards(mixed_inbox, settings, min_shards=4)[0].count == 4
+    assert plan_batch_shards(mixed_inbox, settings, min_shards=16)[0].count == len(shops)
 
     whole = discover_exports(mixed_inbox, _registry_entry(mixed_inbox), set(shops), dump_reader)
     parts = [whole.for_shard(shard) for shard in shards]
