@@ -10,6 +10,7 @@ AFTERSALES_DUCKDB_THREADS).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,10 @@ from pathlib import Path
 import duckdb
 
 from aftersales.settings import Settings, load_settings
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB|B)?\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+_UNIT |= {"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
 
 # The DuckDB budget of the task running in this context (memory_limit, threads): set by a shard
 # task below its worker's limits (aftersales.task_runners), read by every connection it opens.
@@ -32,6 +37,14 @@ def task_budget(budget: tuple[str, int] | None) -> Iterator[None]:
         yield
     finally:
         _task_budget.reset(token)
+
+
+def parse_bytes(text: str) -> int | None:
+    """'1536MB', '2GiB', '512 MiB' -> bytes; None for '' or anything else."""
+    found = _SIZE.match(text or "")
+    if not found:
+        return None
+    return int(float(found.group(1)) * _UNIT[(found.group(2) or "").upper()])
 
 
 def current_task_budget() -> tuple[str, int] | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import socket
 import tempfile
 import threading
@@ -20,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aftersales.database import parse_bytes
 from aftersales.sharding import Shard, plan_shards, shard_count_for
 
 # Fields of stage summaries that are the same in every shard (not added up when combining).
 SAME_IN_EVERY_SHARD = frozenset({"batch_date", "run_id", "policy_version", "catalogued_rules"})
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB|B)?\s*$", re.IGNORECASE)
-_UNIT = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
-_UNIT |= {"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -92,14 +89,6 @@ def plan_batch_shards(inbox: Path, settings, min_shards: int = 1) -> list[Shard]
 # 1.4-1.5 GiB (docs/SCALING.md). Unless the shard count is set, a LocalCluster run gets at least
 # this many shards per worker (which also keeps every worker busy to the end).
 SHARDS_PER_LOCAL_WORKER = 4
-
-
-def parse_bytes(text: str) -> int | None:
-    """'1536MB', '2GiB', '512 MiB' -> bytes; None for '' or anything else."""
-    found = _SIZE.match(text or "")
-    if not found:
-        return None
-    return int(float(found.group(1)) * _UNIT[(found.group(2) or "").upper()])
 
 
 def thread_budget(memory_limit: str, parallel_tasks: int, cores: int | None = None) -> tuple[str, int]:

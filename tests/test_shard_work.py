@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from aftersales import database
+from aftersales.database import parse_bytes
 from aftersales.ingest.api_dump_typing import dump_reader
 from aftersales.ingest.export_listing import discover_exports
 from aftersales.ingest.inbox import IngestSummary, KindCounts
 from aftersales.ingest.ledger import LedgerEntry
 from aftersales.policy.score import ScoringSummary
 from aftersales.settings import load_settings
-from aftersales.shard_work import combine, parse_bytes, plan_batch_shards, thread_budget
+from aftersales.shard_work import combine, plan_batch_shards, thread_budget
 
 DAY = date(2026, 11, 27)
 
@@ -76,6 +77,12 @@ def test_a_task_budget_reaches_every_connection_the_task_opens(tmp_path):
         finally:
             con.close()
     assert (memory.replace(" ", ""), int(threads)) in {("244.1MiB", 1), ("256.0MB", 1)}
+    from aftersales.ingest.scratch_db import MEMORY_LIMIT, scratch_memory_limit
+
+    with database.task_budget(("256MB", 1)):
+        assert scratch_memory_limit() == "256MB"  # the smaller of the budget and ingest's own bound
+    with database.task_budget(("2GiB", 1)):
+        assert scratch_memory_limit() == MEMORY_LIMIT
     outside = database.duckdb_config(load_settings(env={"AFTERSALES_DUCKDB_THREADS": "2"}))
     assert outside["threads"] == 2
 

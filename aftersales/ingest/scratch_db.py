@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from aftersales.database import current_task_budget, duckdb_config
+from aftersales.database import current_task_budget, duckdb_config, parse_bytes
 from aftersales.export_kinds import KINDS, Kind
 from aftersales.ingest.pseudonyms import install_pseudonym_key
 from aftersales.ingest.typing_sql import install_macros, typed_table_ddl
@@ -73,9 +73,8 @@ class Scratch:
 def scratch_memory_limit() -> str:
     """MEMORY_LIMIT, or the running task's DuckDB budget when that is smaller (a shard on a worker)."""
     budget = current_task_budget()
-    if budget is None or not budget[0].endswith("MB"):
-        return MEMORY_LIMIT
-    return f"{min(int(budget[0][:-2]), int(MEMORY_LIMIT[:-2]))}MB"
+    wanted = parse_bytes(budget[0]) if budget is not None else None
+    return budget[0] if wanted is not None and wanted < parse_bytes(MEMORY_LIMIT) else MEMORY_LIMIT
 
 
 def open_scratch(settings: Settings, tmp: Path, key: bytes) -> Scratch:
